@@ -1,0 +1,1 @@
+"""Plausible wrong answers per sheet, used to show that the hidden tests reject them."""

@@ -1,0 +1,13 @@
+"""Helpers for the exercise sheets of the course *Explaining neural networks*.
+
+The package is small on purpose: plotting in the course's red/blue convention
+(:mod:`utils.plotting`), layer surgery for the gradient trick (:mod:`utils.layers`),
+the CIFAR-10 loader with its offline sample (:mod:`utils.cifar10`) and the run mode of
+the notebooks (:mod:`utils.runmode`).  Sheet-specific helpers live in their own modules
+and are imported by the sheets that need them.
+"""
+from .layers import newlayer
+from .plotting import heatmaps, images, visualize
+from .runmode import fast_mode
+
+__all__ = ["images", "heatmaps", "visualize", "newlayer", "fast_mode"]
