@@ -8,9 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 
-#: Blue for negative, white for zero, red for positive relevance.
+#: Blue for negative, white for zero, red for positive relevance.  An odd number of
+#: colours puts zero exactly on the white entry of the lookup table.
 RELEVANCE_CMAP = LinearSegmentedColormap.from_list(
-    "relevance", [(0.0, "#0b3d91"), (0.25, "#6fa8dc"), (0.5, "#ffffff"), (0.75, "#ea9999"), (1.0, "#990000")]
+    "relevance", [(0.0, "#0b3d91"), (0.25, "#6fa8dc"), (0.5, "#ffffff"), (0.75, "#ea9999"), (1.0, "#990000")], N=257
 )
 
 

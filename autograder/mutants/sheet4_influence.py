@@ -1,0 +1,294 @@
+"""Plausible wrong answers of sheet 4 that every hidden check must reject."""
+import numpy as np
+import torch
+
+from autograder import sheet4_influence as ref
+from utils.attribution import batches
+
+# --- straight_line_path ---------------------------------------------------------------
+
+
+def _path_with_alphas(alphas_of):
+    def path(x, baseline, steps):
+        alphas = torch.as_tensor(alphas_of(steps), dtype=x.dtype).reshape((-1,) + (1,) * x.ndim)
+        return baseline + alphas * (x - baseline)
+
+    return path
+
+
+path_left = _path_with_alphas(lambda m: np.arange(0, m) / m)  # the briefing's code: k = 0..m-1
+path_linspace = _path_with_alphas(lambda m: np.linspace(0, 1, m))  # both end points, wrong spacing
+path_reversed = _path_with_alphas(lambda m: np.arange(m, 0, -1) / m)  # right points, wrong order
+
+
+def path_from_x(x, baseline, steps):
+    """Starts at x and walks towards the baseline."""
+    return ref.straight_line_path(baseline, x, steps)
+
+
+def path_without_baseline(x, baseline, steps):
+    """Scales x itself, as if the baseline were zero."""
+    return ref.straight_line_path(x, torch.zeros_like(x), steps)
+
+
+def path_flat(x, baseline, steps):
+    """Points flattened to (steps, x.numel())."""
+    return ref.straight_line_path(x, baseline, steps).reshape(steps, -1)
+
+
+# --- integrated_gradients -------------------------------------------------------------
+
+
+def _ig_variant(path, *, factor=True, reduce="mean", baseline_override=None):
+    def ig(F, x, baseline, steps=50, batch_size=None):
+        base = baseline_override(x) if baseline_override else baseline
+        points = path(x, base, steps)
+        grads = []
+        for part in batches(len(points), batch_size):
+            chunk = points[part].detach().requires_grad_(True)
+            grads.append(torch.autograd.grad(F(chunk).sum(), chunk)[0])
+        grads = torch.cat(grads)
+        if reduce == "mean":
+            total = grads.mean(dim=0)
+        elif reduce == "sum":
+            total = grads.sum(dim=0)
+        else:  # averaged over the last feature axis instead of over the steps
+            total = grads.mean(dim=-1, keepdim=True).expand_as(grads)[-1]
+        return (x - base) * total if factor else total
+
+    return ig
+
+
+ig_off_by_one = _ig_variant(path_left)
+ig_zero_baseline = _ig_variant(ref.straight_line_path, baseline_override=torch.zeros_like)
+ig_no_difference_factor = _ig_variant(ref.straight_line_path, factor=False)
+ig_sum_not_mean = _ig_variant(ref.straight_line_path, reduce="sum")
+ig_mean_wrong_axis = _ig_variant(ref.straight_line_path, reduce="wrong axis")
+ig_linspace = _ig_variant(path_linspace)
+
+
+def ig_plain_gradient(F, x, baseline, steps=50, batch_size=None):
+    """Gradient × (x − x') at x alone: no path at all."""
+    point = x.detach().unsqueeze(0).requires_grad_(True)
+    return (x - baseline) * torch.autograd.grad(F(point).sum(), point)[0][0]
+
+
+def ig_ignores_batch_size(F, x, baseline, steps=50, batch_size=None):
+    """Right numbers, but all steps in one batch whatever batch_size says."""
+    return ref.integrated_gradients(F, x, baseline, steps)
+
+
+# --- influence ------------------------------------------------------------------------
+
+
+def influence_sum_not_mean(h, g, X, qoi, batch_size=None):
+    return ref.influence(h, g, X, qoi, batch_size) * len(X)
+
+
+def influence_times_activation(h, g, X, qoi, batch_size=None):
+    """Gradient × activation (a contribution, not an influence)."""
+    z = h(X).detach().requires_grad_(True)
+    gradient = torch.autograd.grad(qoi(g(z)).sum(), z)[0]
+    return (gradient * z).mean(dim=0).detach()
+
+
+def influence_at_mean_activation(h, g, X, qoi, batch_size=None):
+    """The gradient at the mean activation E[h(x)] instead of the mean of the gradients."""
+    with torch.no_grad():
+        z = h(X).mean(dim=0, keepdim=True)
+    z.requires_grad_(True)
+    return torch.autograd.grad(qoi(g(z)).sum(), z)[0][0]
+
+
+def influence_first_instance(h, g, X, qoi, batch_size=None):
+    """Only the first instance of the distribution."""
+    return ref.influence(h, g, X[:1], qoi)
+
+
+def influence_mean_wrong_axis(h, g, X, qoi, batch_size=None):
+    """Averaged over the channels of each instance, then summed over the instances."""
+    z = h(X).detach().requires_grad_(True)
+    gradient = torch.autograd.grad(qoi(g(z)).sum(), z)[0]
+    return gradient.mean(dim=1, keepdim=True).expand_as(gradient).sum(dim=0)
+
+
+def influence_of_output_sum(h, g, X, qoi, batch_size=None):
+    """Ignores the quantity of interest: the gradient of the sum of all outputs."""
+    return ref.influence(h, g, X, lambda y: y.sum(dim=1), batch_size)
+
+
+def influence_ignores_batch_size(h, g, X, qoi, batch_size=None):
+    return ref.influence(h, g, X, qoi)
+
+
+# --- top_neurons ----------------------------------------------------------------------
+
+
+def _ranked(score, ascending=False):
+    def top(chi, k):
+        values = score(np.asarray(chi, dtype=np.float64).reshape(len(chi), -1))
+        order = np.argsort(values if ascending else -values, kind="stable")
+        return order[:k]
+
+    return top
+
+
+top_by_mean = _ranked(lambda v: v.mean(axis=1))
+top_by_abs_max = _ranked(lambda v: np.abs(v).max(axis=1))
+top_least_first = _ranked(lambda v: v.max(axis=1), ascending=True)
+top_by_min = _ranked(lambda v: v.min(axis=1))
+
+
+def top_wrong_axis(chi, k):
+    """Max over channels, ranking positions instead of channels."""
+    peak = np.asarray(chi, dtype=np.float64).max(axis=0).ravel()
+    return np.argsort(-peak)[:k]
+
+
+def top_off_by_one(chi, k):
+    return ref.top_neurons(chi, k + 1)[1:]
+
+
+# --- neuron_saliency ------------------------------------------------------------------
+
+
+def saliency_max_position(h, x, channel):
+    """Only the position where the channel peaks."""
+    x = x.detach().unsqueeze(0).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(h(x)[0, channel].max(), x)
+    return gradient[0]
+
+
+def saliency_all_channels(h, x, channel):
+    x = x.detach().unsqueeze(0).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(h(x).sum(), x)
+    return gradient[0]
+
+
+def saliency_times_input(h, x, channel):
+    return ref.neuron_saliency(h, x, channel) * x
+
+
+def saliency_last_axis(h, x, channel):
+    """Selects the channel on the last axis, as for NHWC."""
+    x = x.detach().unsqueeze(0).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(h(x)[0, ..., channel % h(x).shape[-1]].sum(), x)
+    return gradient[0]
+
+
+def saliency_negated(h, x, channel):
+    return -ref.neuron_saliency(h, x, channel)
+
+
+# --- masked_output --------------------------------------------------------------------
+
+
+def masked_complement(g, Z, channels):
+    others = [j for j in range(Z.shape[1]) if j not in set(channels)]
+    return ref.masked_output(g, Z, others)
+
+
+def masked_nothing(g, Z, channels):
+    with torch.no_grad():
+        return g(Z)
+
+
+def masked_last_axis(g, Z, channels):
+    """Masks along the last axis instead of the channel axis."""
+    mask = torch.zeros(Z.shape[-1], dtype=Z.dtype)
+    mask[[c for c in channels if c < Z.shape[-1]]] = 1
+    with torch.no_grad():
+        return g(Z * mask)
+
+
+def masked_to_mean(g, Z, channels):
+    """Replaces the dropped channels by their mean instead of zero."""
+    keep = torch.zeros(Z.shape[1], dtype=torch.bool)
+    keep[list(channels)] = True
+    shape = (1, -1) + (1,) * (Z.ndim - 2)
+    filled = torch.where(keep.reshape(shape), Z, Z.mean(dim=0, keepdim=True))
+    with torch.no_grad():
+        return g(filled)
+
+
+def masked_single_channel(g, Z, channels):
+    """Keeps only the first listed channel."""
+    return ref.masked_output(g, Z, list(channels)[:1])
+
+
+CORRECT = {
+    "check_straight_line_path": (ref.straight_line_path,),
+    "check_integrated_gradients": (ref.integrated_gradients,),
+    "check_influence": (ref.influence,),
+    "check_top_neurons": (ref.top_neurons,),
+    "check_neuron_saliency": (ref.neuron_saliency,),
+    "check_masked_output": (ref.masked_output,),
+}
+
+MUTANTS = {
+    "check_straight_line_path": {
+        "left Riemann points k = 0..m-1 (the briefing's code)": (path_left,),
+        "linspace(0, 1, m)": (path_linspace,),
+        "points in reverse order": (path_reversed,),
+        "path starts at x": (path_from_x,),
+        "baseline ignored": (path_without_baseline,),
+        "points flattened": (path_flat,),
+    },
+    "check_integrated_gradients": {
+        "off by one step (k = 0..m-1)": (ig_off_by_one,),
+        "zero baseline instead of the given one": (ig_zero_baseline,),
+        "missing (x - x') factor": (ig_no_difference_factor,),
+        "sum instead of mean over the steps": (ig_sum_not_mean,),
+        "mean over the wrong axis": (ig_mean_wrong_axis,),
+        "linspace path with both end points": (ig_linspace,),
+        "plain gradient times (x - x')": (ig_plain_gradient,),
+        "batch_size ignored": (ig_ignores_batch_size,),
+    },
+    "check_influence": {
+        "sum instead of mean over instances": (influence_sum_not_mean,),
+        "gradient times activation": (influence_times_activation,),
+        "gradient at the mean activation": (influence_at_mean_activation,),
+        "first instance only": (influence_first_instance,),
+        "mean over the channel axis": (influence_mean_wrong_axis,),
+        "quantity of interest ignored": (influence_of_output_sum,),
+        "batch_size ignored": (influence_ignores_batch_size,),
+    },
+    "check_top_neurons": {
+        "mean over positions": (top_by_mean,),
+        "max of |chi|": (top_by_abs_max,),
+        "least influential first": (top_least_first,),
+        "min over positions": (top_by_min,),
+        "max over channels (ranks positions)": (top_wrong_axis,),
+        "off by one": (top_off_by_one,),
+    },
+    "check_neuron_saliency": {
+        "only the peak position": (saliency_max_position,),
+        "all channels": (saliency_all_channels,),
+        "times the input": (saliency_times_input,),
+        "channel on the last axis": (saliency_last_axis,),
+        "sign flipped": (saliency_negated,),
+    },
+    "check_masked_output": {
+        "keeps the complement": (masked_complement,),
+        "masks nothing": (masked_nothing,),
+        "masks the last axis": (masked_last_axis,),
+        "dropped channels set to their mean": (masked_to_mean,),
+        "keeps the first channel only": (masked_single_channel,),
+    },
+}
+
+# Answer cells replaced in the demo submission: a plausible half-right student.
+PARTLY_WRONG = {
+    "straight_line_path": (
+        "def straight_line_path(x, baseline, steps):\n"
+        "    # the briefing's code: k = 0, ..., m-1\n"
+        "    alphas = torch.arange(0, steps, dtype=x.dtype) / steps\n"
+        "    alphas = alphas.reshape((steps,) + (1,) * x.ndim)\n"
+        "    return baseline + alphas * (x - baseline)\n"
+    ),
+    "top_neurons": (
+        "def top_neurons(chi, k):\n"
+        "    peak = torch.as_tensor(chi).flatten(1).mean(dim=1)\n"
+        "    return torch.argsort(peak, descending=True)[:k]\n"
+    ),
+}

@@ -1,0 +1,1 @@
+"""Benchmarks of the course code against peers, run by ``make bench``."""

@@ -1,0 +1,267 @@
+"""A small NumPy framework for convolutional networks (sheet 2).
+
+Layers work on batches in NHWC layout (images × height × width × channels) and in
+float32.  Every layer has
+
+* ``forward(X)``: the output for the input batch ``X``; the layer remembers ``X`` (as
+  ``self.X``) for the backward pass;
+* ``gradprop(DY)``: given ∂E/∂Y of the last forward pass, return ∂E/∂X (the chain rule
+  through the layer); layers with parameters also remember ``DY`` for ``update``;
+* ``update(lr)``: one gradient-descent step on the parameters (no-op without them).
+
+A :class:`Network` chains layers and adds ``dump(folder)``, which stores the parameters
+of its convolutions, one ``<name>.npz`` file per layer holding ``W`` and ``B``.
+
+Convolutions are stride-1 cross-correlations without padding (as ``torch.nn.Conv2d``):
+``Y[n, i, j, o] = Σ_{a, b, c} X[n, i + a, j + b, c] · W[a, b, c, o] + B[o]``.  They are
+computed by gathering every receptive field into a matrix row ("im2col", a strided view
+copied once) and one matrix product (BLAS); the input gradient scatters the rows back
+with one vectorised addition per kernel offset.  There are no Python loops over images
+or pixels.
+
+Where parameters come from
+--------------------------
+``Convolution("cnn/c1-5x5x3x10")`` loads ``cnn/c1-5x5x3x10.npz``, relative to the
+current folder (the notebook's folder).  When that file does not exist, it loads the file
+of the same name from the parameters that ship with the course,
+``utils/params/sheet2_cnn/`` (trained for 10,000 iterations on CIFAR-10), and says so.
+The name ends with the weight shape (height × width × in × out), which is checked against
+the file.  :func:`trained_params` picks a whole folder at once: the students' own when it
+holds all four layers of sheet 2, the shipped one otherwise.
+"""
+import re
+from pathlib import Path
+
+import numpy as np
+
+#: The folder of the parameters that ship with the course.
+SHIPPED = Path(__file__).parent / "params" / "sheet2_cnn"
+
+#: File names (without ``.npz``) of the four convolutions of sheet 2's network.
+SHEET2_LAYERS = ("c1-5x5x3x10", "c2-5x5x10x50", "c3-4x4x50x250", "c4-1x1x250x10")
+
+_NAME = re.compile(r"(\d+)x(\d+)x(\d+)x(\d+)$")
+
+
+def shape_from_name(name) -> tuple[int, int, int, int]:
+    """The weight shape encoded at the end of a parameter name, e.g. ``c2-5x5x10x50``."""
+    match = _NAME.search(Path(name).name)
+    if match is None:
+        raise ValueError(
+            f"cannot read a weight shape from the parameter name {str(name)!r}: "
+            "expected a name ending in HxWxINxOUT, such as 'cnn/c1-5x5x3x10'"
+        )
+    return tuple(int(k) for k in match.groups())
+
+
+def params_file(name) -> Path:
+    """The file a parameter name refers to: ``<name>.npz`` if it exists, else the shipped one."""
+    local = Path(f"{name}.npz")
+    if local.is_file():
+        return local
+    shipped = SHIPPED / f"{Path(name).name}.npz"
+    if shipped.is_file():
+        print(f"{local} not found: using the course's trained parameters {shipped.name}")
+        return shipped
+    raise FileNotFoundError(
+        f"no parameters for {str(name)!r}: neither {local.resolve()} nor {shipped} exists. "
+        "Train the network and call dump(), or check the name."
+    )
+
+
+def trained_params(folder="cnn") -> Path:
+    """``folder`` when it holds all four layers of sheet 2's network, else the shipped folder."""
+    folder = Path(folder)
+    if all((folder / f"{name}.npz").is_file() for name in SHEET2_LAYERS):
+        print(f"Using your own parameters from {folder}/")
+        return folder
+    print(f"{folder}/ does not hold all four layers: using the course's trained parameters")
+    return SHIPPED
+
+
+def _as_batch(X, name="X") -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 4:
+        raise ValueError(f"{name} should be a batch of shape (N, H, W, C), got shape {X.shape}")
+    return X
+
+
+def receptive_fields(X: np.ndarray, h: int, w: int) -> np.ndarray:
+    """im2col, transposed: every h×w window of ``X`` (N, H, W, C) as a column.
+
+    Returns a matrix of shape (h·w·C, N·H'·W') whose rows are ordered like
+    ``W.reshape(h * w * C, -1)`` for a weight (h, w, C, out), and whose columns are the
+    output positions in NHWC order.  It is copied once from a strided view of the
+    channels-first image, in which the innermost run (W' numbers) is contiguous.
+    """
+    planes = np.ascontiguousarray(np.transpose(X, (3, 0, 1, 2)))  # (C, N, H, W)
+    C, N, H, W_ = planes.shape
+    Ho, Wo = H - h + 1, W_ - w + 1
+    sC, sN, sH, sW = planes.strides
+    view = np.lib.stride_tricks.as_strided(
+        planes, shape=(h, w, C, N, Ho, Wo), strides=(sH, sW, sC, sN, sH, sW), writeable=False
+    )
+    return view.reshape(h * w * C, N * Ho * Wo)
+
+
+def scatter_fields(columns: np.ndarray, shape) -> np.ndarray:
+    """The adjoint of :func:`receptive_fields` (col2im): add every column back onto its window.
+
+    ``columns`` has shape (h, w, C, N, H', W'); the result has ``shape`` (N, H, W, C).
+    One vectorised addition per kernel offset (a, b).
+    """
+    h, w, C, N, Ho, Wo = columns.shape
+    planes = np.zeros((C, N, Ho + h - 1, Wo + w - 1), dtype=np.float32)
+    for a in range(h):
+        for b in range(w):
+            planes[:, :, a:a + Ho, b:b + Wo] += columns[a, b]
+    return np.ascontiguousarray(np.transpose(planes, (1, 2, 3, 0))).reshape(shape)
+
+
+class Layer:
+    """Base class: the identity, without parameters."""
+
+    def forward(self, X):
+        self.X = X
+        return X
+
+    def gradprop(self, DY):
+        return DY
+
+    def update(self, lr):
+        pass
+
+
+class Network:
+    """A sequence of layers; the output of each is the input of the next."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+
+    def forward(self, X):
+        X = _as_batch(X)
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def gradprop(self, DY):
+        DY = _as_batch(DY, "DY")
+        for layer in self.layers[::-1]:
+            DY = layer.gradprop(DY)
+        return DY
+
+    def update(self, lr):
+        for layer in self.layers:
+            layer.update(lr)
+
+    def dump(self, folder="cnn"):
+        """Store the convolutions' parameters as ``folder/<name>.npz`` (see the module docstring).
+
+        Convolutions built from a shape are named ``c<k>-HxWxINxOUT``, ``k`` counting the
+        convolutions from 1, which gives the names sheet 2 loads.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        convolutions = [layer for layer in self.layers if isinstance(layer, Convolution)]
+        for k, layer in enumerate(convolutions, start=1):
+            layer.save(folder / f"{layer.filename(k)}.npz")
+
+
+class ReLU(Layer):
+    """max(0, x) element-wise."""
+
+    def forward(self, X):
+        self.X = X
+        return np.maximum(X, 0, dtype=np.float32)
+
+    def gradprop(self, DY):
+        return DY * (self.X > 0)
+
+
+class Pooling(Layer):
+    """Sum over non-overlapping 2×2 windows; height and width must be even."""
+
+    def forward(self, X):
+        self.X = X
+        N, H, W, C = X.shape
+        if H % 2 or W % 2:
+            raise ValueError(f"2×2 sum-pooling needs an even height and width, got an input of shape {X.shape}")
+        return X.reshape(N, H // 2, 2, W // 2, 2, C).sum(axis=(2, 4), dtype=np.float32)
+
+    def gradprop(self, DY):
+        # every input of a window receives the gradient of the window's sum
+        N, H, W, C = self.X.shape
+        spread = np.broadcast_to(DY[:, :, None, :, None, :], (N, H // 2, 2, W // 2, 2, C))
+        return spread.reshape(N, H, W, C)
+
+
+class Convolution(Layer):
+    """A stride-1 convolution without padding (a cross-correlation, as in PyTorch).
+
+    ``Convolution("cnn/c1-5x5x3x10")`` loads stored parameters (see the module
+    docstring); ``Convolution((5, 5, 3, 10))`` starts from random weights drawn from
+    N(0, 1/fan_in) with fan_in = 5·5·3 and zero biases; ``init="zeros"`` starts from
+    all-zero weights.  ``W`` has shape (height, width, in, out) and ``B`` shape (out,).
+    """
+
+    def __init__(self, spec, init="normal", rng=None):
+        if isinstance(spec, (str, Path)):
+            self.name = Path(spec).name
+            shape = shape_from_name(spec)
+            with np.load(params_file(spec)) as stored:
+                self.W = np.array(stored["W"], dtype=np.float32)
+                self.B = np.array(stored["B"], dtype=np.float32)
+            if self.W.shape != shape or self.B.shape != (shape[-1],):
+                raise ValueError(
+                    f"the parameters of {str(spec)!r} have shapes W{self.W.shape} and B{self.B.shape}; "
+                    f"the name promises W{shape} and B({shape[-1]},)"
+                )
+            return
+        shape = tuple(int(k) for k in spec)
+        if len(shape) != 4 or min(shape) < 1:
+            raise ValueError(f"a convolution needs a weight shape (height, width, in, out), got {spec!r}")
+        self.name = None
+        if init == "zeros":
+            self.W = np.zeros(shape, dtype=np.float32)
+        elif init == "normal":
+            rng = np.random.default_rng() if rng is None else rng
+            fan_in = shape[0] * shape[1] * shape[2]
+            self.W = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        else:
+            raise ValueError(f"init should be 'normal' or 'zeros', got {init!r}")
+        self.B = np.zeros(shape[-1], dtype=np.float32)
+
+    def filename(self, k: int) -> str:
+        """The name of this layer's parameter file, ``k`` its rank among the convolutions."""
+        return self.name or "c%d-%dx%dx%dx%d" % ((k,) + self.W.shape)
+
+    def save(self, path):
+        np.savez(path, W=np.asarray(self.W, dtype=np.float32), B=np.asarray(self.B, dtype=np.float32))
+
+    def forward(self, X):
+        self.X = X = _as_batch(X)
+        h, w, cin, cout = self.W.shape
+        N, H, W_, C = X.shape
+        if C != cin or H < h or W_ < w:
+            raise ValueError(f"a {h}×{w}×{cin}×{cout} convolution cannot take an input of shape {X.shape}")
+        self._fields = receptive_fields(X, h, w)
+        Y = self._fields.T @ self.W.reshape(h * w * cin, cout)
+        Y += self.B
+        return Y.reshape(N, H - h + 1, W_ - w + 1, cout)
+
+    def gradprop(self, DY):
+        self.DY = DY = _as_batch(DY, "DY")
+        h, w, cin, cout = self.W.shape
+        N, Ho, Wo, _ = DY.shape
+        # ∂E/∂(every receptive field), then each field's entries go back to their pixels
+        dfields = self.W.reshape(h * w * cin, cout) @ DY.reshape(-1, cout).T
+        return scatter_fields(dfields.reshape(h, w, cin, N, Ho, Wo), (N, Ho + h - 1, Wo + w - 1, cin))
+
+    def update(self, lr):
+        h, w, cin, cout = self.W.shape
+        DY = self.DY.reshape(-1, cout)
+        fields = self._fields
+        if fields.shape[1] != DY.shape[0]:  # DY does not belong to the last forward pass
+            fields = receptive_fields(self.X, h, w)
+        self.W -= np.float32(lr) * (fields @ DY).reshape(self.W.shape)
+        self.B -= np.float32(lr) * DY.sum(axis=0)

@@ -1,0 +1,291 @@
+"""VGG networks for sheet 3 (and sheet 4): loading, the course's small CIFAR-10 VGG,
+and the structural helpers of the LRP layer surgery.
+
+Two models can be explained with the same code:
+
+* torchvision's VGG-16 with ImageNet weights (Simonyan & Zisserman, "Very Deep
+  Convolutional Networks for Large-Scale Image Recognition", 2015), used when the weights
+  are in the torch cache or may be downloaded (``download=True``);
+* the course's own VGG-style network for CIFAR-10, built with torchvision's ``VGG`` class
+  from a small configuration and trained by ``python -m utils.train_vgg``; its weights ship
+  in ``utils/params/vgg_cifar.pt``.
+
+Both take NCHW tensors normalised per channel as ``(pixel - mean) / std`` with pixels in
+[0, 1].  :class:`Normalisation` converts images and gives the pixel box ``[L, H]`` of the
+zB rule (the images of the pixels 0 and 1).
+
+The surgery helpers read the structure of ``model.features``: the convolutions, grouped
+into blocks that end at a max-pooling layer, and the first convolution (the one that sees
+pixels).  Nothing depends on hard-coded layer indices.  :func:`block_gamma` is the γ
+schedule of Montavon et al., "Layer-Wise Relevance Propagation: An Overview" (2019), for
+VGG-16: γ = 10^(-b/2) in block b = 0, 1, 2, ... (1, 10^-0.5, 10^-1, 10^-1.5, 10^-2).
+
+:class:`ConvPx` is the worked example of the gradient trick for the zB rule (first
+convolution); the other rules are exercises of the sheet.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+from .layers import newlayer
+
+PARAMS = Path(__file__).parent / "params"
+CIFAR_WEIGHTS = PARAMS / "vgg_cifar.pt"
+CIFAR_METRICS = PARAMS / "vgg_cifar.json"
+
+#: Feature configuration of the course's CIFAR-10 VGG: three blocks of two 3×3
+#: convolutions, each block closed by a 2×2 max-pooling (32×32 → 4×4).
+CIFAR_CFG = (32, 32, "M", 64, 64, "M", 128, 128, "M")
+CIFAR_HIDDEN = 256
+CASTLE = 483  # ImageNet class index of "castle"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested pretrained weights are neither cached nor downloadable."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel input normalisation ``x = (pixel - mean) / std`` for pixels in [0, 1]."""
+
+    mean: tuple
+    std: tuple
+
+    def _shape(self, values):
+        return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+    def __call__(self, pixels) -> torch.Tensor:
+        """NCHW pixels in [0, 1] → model input."""
+        return (torch.as_tensor(pixels, dtype=torch.float32) - self._shape(self.mean)) / self._shape(self.std)
+
+    def to_pixels(self, X) -> torch.Tensor:
+        """Model input → NCHW pixels in [0, 1] (for plotting)."""
+        return torch.as_tensor(X).detach() * self._shape(self.std) + self._shape(self.mean)
+
+    def bounds(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pixel box ``(L, H)`` shaped like ``X``: the images of pixel values 0 and 1."""
+        low = torch.zeros_like(X) + self(torch.zeros(1, len(self.mean), 1, 1))
+        high = torch.zeros_like(X) + self(torch.ones(1, len(self.mean), 1, 1))
+        return low.detach(), high.detach()
+
+
+#: The CIFAR-10 VGG sees the course's [-1, 1] pixels: mean 0.5, std 0.5, box [-1, 1].
+CIFAR_NORMALISATION = Normalisation((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+IMAGENET_NORMALISATION = Normalisation(IMAGENET_MEAN, IMAGENET_STD)
+
+
+@dataclass
+class LoadedVGG:
+    """A VGG ready to explain: the model (eval mode), what it is, and how to feed it."""
+
+    model: torch.nn.Module
+    kind: str  # "imagenet" or "cifar"
+    description: str
+    normalisation: Normalisation
+    classes: tuple = field(default=())
+
+    def __iter__(self):  # ``model, description = load_vgg()``
+        return iter((self.model, self.description))
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def make_features(cfg=CIFAR_CFG, in_channels: int = 3) -> torch.nn.Sequential:
+    """``features`` of a VGG: 3×3 convolutions with padding 1 and ReLU, 'M' = 2×2 max-pool."""
+    layers = []
+    for item in cfg:
+        if item == "M":
+            layers.append(torch.nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [torch.nn.Conv2d(in_channels, int(item), kernel_size=3, padding=1), torch.nn.ReLU(inplace=True)]
+            in_channels = int(item)
+    return torch.nn.Sequential(*layers)
+
+
+def cifar_vgg(seed: int | None = 0) -> torchvision.models.VGG:
+    """The course's CIFAR-10 VGG, freshly initialised (seeded): torchvision's ``VGG`` with
+    :data:`CIFAR_CFG` features and a classifier Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear
+    on the 128×4×4 feature map of a 32×32 image."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    features = make_features(CIFAR_CFG)
+    model = torchvision.models.VGG(features, num_classes=10, init_weights=True)
+    channels = [c for c in CIFAR_CFG if c != "M"][-1]
+    model.avgpool = torch.nn.Identity()  # the feature map is already 4×4 for 32×32 inputs
+    model.classifier = torch.nn.Sequential(
+        torch.nn.Linear(channels * 4 * 4, CIFAR_HIDDEN),
+        torch.nn.ReLU(inplace=True),
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(CIFAR_HIDDEN, CIFAR_HIDDEN),
+        torch.nn.ReLU(inplace=True),
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(CIFAR_HIDDEN, 10),
+    )
+    for layer in model.classifier:
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(layer.bias)
+    return model
+
+
+def load_cifar_vgg(weights: str | os.PathLike | None = CIFAR_WEIGHTS) -> torchvision.models.VGG:
+    """The trained CIFAR-10 VGG in eval mode; ``weights=None`` gives the untrained one."""
+    model = cifar_vgg()
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise WeightsUnavailable(f"no trained CIFAR-10 VGG at {weights}; train it with 'python -m utils.train_vgg'")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def cifar_metrics() -> dict:
+    """Test accuracy, training time and seed recorded when the shipped weights were trained."""
+    return json.loads(CIFAR_METRICS.read_text()) if CIFAR_METRICS.is_file() else {}
+
+
+def load_imagenet_vgg16(download: bool = False) -> torchvision.models.VGG:
+    """torchvision's VGG-16 with ImageNet weights, in eval mode.
+
+    Uses the torch cache (``$TORCH_HOME``); fetches the weights only when
+    ``download=True``.  Raises :class:`WeightsUnavailable` otherwise.
+    """
+    weights = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+    filename = Path(weights.url).name
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if not cached.is_file() and not download:
+        raise WeightsUnavailable(
+            f"the ImageNet weights of VGG-16 are not in the torch cache ({cached}); "
+            "pass download=True to fetch them, or use the course's CIFAR-10 VGG"
+        )
+    try:
+        model = torchvision.models.vgg16(weights=weights)
+    except Exception as error:  # network errors come in many types
+        raise WeightsUnavailable(f"the ImageNet weights of VGG-16 could not be loaded: {error}") from error
+    return model.eval()
+
+
+def load_vgg(prefer: str = "auto", *, download: bool = False) -> LoadedVGG:
+    """The model of sheet 3: ImageNet VGG-16 where available, else the CIFAR-10 VGG.
+
+    ``prefer`` is "auto" (ImageNet if cached or downloadable, else CIFAR-10), "imagenet"
+    (raise :class:`WeightsUnavailable` when absent) or "cifar".  Nothing is downloaded
+    unless ``download=True``.  Unpacks as ``model, description = load_vgg()``.
+    """
+    if prefer not in ("auto", "imagenet", "cifar"):
+        raise ValueError(f"prefer must be 'auto', 'imagenet' or 'cifar', got {prefer!r}")
+    if prefer in ("auto", "imagenet"):
+        try:
+            model = load_imagenet_vgg16(download=download)
+            categories = tuple(torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+            return LoadedVGG(model, "imagenet", "torchvision VGG-16 with ImageNet weights (1000 classes, 224×224 inputs)",
+                             IMAGENET_NORMALISATION, categories)
+        except WeightsUnavailable:
+            if prefer == "imagenet":
+                raise
+    from .cifar10 import CLASSES
+
+    model = load_cifar_vgg()
+    metrics = cifar_metrics()
+    accuracy = f", test accuracy {100 * metrics['test_accuracy']:.1f} %" if "test_accuracy" in metrics else ""
+    description = (f"the course's VGG-style CIFAR-10 network (torchvision VGG, features {list(CIFAR_CFG)}, "
+                   f"32×32 inputs{accuracy})")
+    return LoadedVGG(model, "cifar", description, CIFAR_NORMALISATION, CLASSES)
+
+
+def cifar_test_images(n: int = 8, start: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` CIFAR-10 test images as model input (NCHW, [-1, 1]) and their integer labels."""
+    from .cifar10 import load
+
+    X, T = load("test")
+    X, T = X[start:start + n], T[start:start + n]
+    pixels = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)) * 0.5 + 0.5)
+    return CIFAR_NORMALISATION(pixels), T.reshape(len(T), -1).argmax(axis=1)
+
+
+def imagenet_image(path, size: int = 224) -> torch.Tensor:
+    """A user-supplied image file as VGG-16 input: resized (shorter side), centre-cropped
+    to ``size``×``size``, normalised with the ImageNet mean and std; shape (1, 3, size, size)."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    scale = size / min(image.size)
+    image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.BILINEAR)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    pixels = np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return IMAGENET_NORMALISATION(torch.from_numpy(pixels.transpose(2, 0, 1)[None].copy()))
+
+
+# ------------------------------------------------------------------ structure helpers
+
+
+def _features(model) -> torch.nn.Sequential:
+    features = getattr(model, "features", model)
+    if not isinstance(features, torch.nn.Sequential):
+        raise TypeError(f"expected a VGG (with a Sequential 'features') or a Sequential, got {type(model).__name__}")
+    return features
+
+
+def conv_blocks(model) -> list[list[int]]:
+    """Indices into ``model.features`` of the convolutions, grouped by block: a block
+    ends at a max-pooling layer.  VGG-16 gives [[0, 2], [5, 7], [10, 12, 14], ...]."""
+    blocks, current = [], []
+    for index, layer in enumerate(_features(model)):
+        if isinstance(layer, torch.nn.Conv2d) or hasattr(layer, "conv"):  # a conv, possibly already wrapped
+            current.append(index)
+        elif isinstance(layer, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)) and current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    if not blocks:
+        raise ValueError("found no convolution in model.features")
+    return blocks
+
+
+def first_conv(model) -> int:
+    """Index into ``model.features`` of the first convolution (the one that sees pixels)."""
+    return conv_blocks(model)[0][0]
+
+
+def block_gamma(block: int) -> float:
+    """γ of LRP-γ in convolution block ``block`` (0-based): 10^(-block/2)."""
+    if block < 0:
+        raise ValueError(f"block must be >= 0, got {block}")
+    return 10.0 ** (-0.5 * block)
+
+
+def relus(model) -> list[torch.nn.ReLU]:
+    """Every ``torch.nn.ReLU`` module of ``model`` (each once, even if used twice)."""
+    return [module for module in model.modules() if isinstance(module, torch.nn.ReLU)]
+
+
+class ConvPx(torch.nn.Module):
+    """The zB rule of the first convolution by the gradient trick (Montavon et al., 2017,
+    "Explaining nonlinear classification decisions with deep Taylor decomposition";
+    Montavon et al., 2019, Section 10.2).
+
+    The forward pass takes ``(X, L, H)``, the input and the pixel box, and returns the
+    ordinary output ``z`` as the value ``p · [z / p]_cst`` with
+    ``p = z - conv⁺(L) - conv⁻(H)``, so that ``X·∂/∂X + L·∂/∂L + H·∂/∂H`` of the
+    output relevance is the zB redistribution.
+    """
+
+    def __init__(self, conv: torch.nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+        self.pconv = newlayer(conv, lambda p: p.clamp(min=0))
+        self.nconv = newlayer(conv, lambda p: p.clamp(max=0))
+
+    def forward(self, inputs):
+        X, L, H = inputs
+        z = self.conv(X)
+        p = z - self.pconv(L) - self.nconv(H)
+        return p * (z / p).detach()
