@@ -1,0 +1,217 @@
+"""Exact layer-wise relevance propagation in small dense ReLU networks.
+
+The networks here have a handful of neurons and their weights, inputs and rule
+parameters may be plain numbers or sympy expressions, so the relevance scores come out
+as exact numbers or as closed forms.  Use it to check a relevance you derived by hand.
+
+A layer maps activations ``a`` (a column of n entries) to ``relu(W a + b)`` (or to
+``W a + b`` for a linear layer, typically the output), with ``W`` of shape (m, n).  LRP
+(Bach et al., "On pixel-wise explanations for non-linear classifier decisions by
+layer-wise relevance propagation", PLoS ONE 2015; Montavon et al., "Layer-wise
+relevance propagation: an overview", 2019) redistributes the relevance ``R_k`` of every
+neuron k onto its inputs j in proportion to modified contributions:
+
+    R_j = Σ_k  a_j ρ(w_jk) / (ε_k + Σ_{0,j} a_j ρ(w_jk))  R_k ,
+
+where the sum "0,j" includes the bias as a neuron a_0 = 1 with weight w_0k = b_k, and
+
+* LRP-0:  ρ(w) = w,           ε_k = 0;
+* LRP-ε:  ρ(w) = w,           ε_k = ε · sign(z_k) (sign(0) taken as +1);
+* LRP-γ:  ρ(w) = w + γ w⁺,    ε_k = 0, with w⁺ = max(0, w).
+
+The same rule is applied to every layer, the linear output layer included, unless a list
+of rules (one per layer, input side first) is given.  A neuron whose denominator is
+exactly 0 passes no relevance (0/0 is read as 0).  The relevance of the output layer is
+the output itself unless given.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import sympy
+
+
+def _column(values) -> sympy.ImmutableMatrix:
+    matrix = sympy.ImmutableMatrix(values)
+    if matrix.shape[1] != 1:
+        matrix = matrix.reshape(len(matrix), 1)
+    return matrix
+
+
+def relu(value):
+    """max(0, value), exact for numbers and symbolic (``Max``) for expressions."""
+    return sympy.Max(value, 0)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """One dense layer ``a ↦ relu(W a + b)`` (``relu=False``: ``a ↦ W a + b``)."""
+
+    weight: sympy.ImmutableMatrix
+    bias: sympy.ImmutableMatrix
+    relu: bool = True
+
+    @classmethod
+    def of(cls, weight, bias=None, relu: bool = True) -> "Dense":
+        """A layer from nested lists (rows = output neurons); no bias means zero bias."""
+        weight = sympy.ImmutableMatrix(weight)
+        bias = sympy.zeros(weight.rows, 1) if bias is None else _column(bias)
+        if bias.shape != (weight.rows, 1):
+            raise ValueError(f"bias should have {weight.rows} entries, got {bias.shape}")
+        return cls(weight, sympy.ImmutableMatrix(bias), relu)
+
+    def pre_activation(self, inputs: sympy.ImmutableMatrix) -> sympy.ImmutableMatrix:
+        return self.weight * inputs + self.bias
+
+    def __call__(self, inputs: sympy.ImmutableMatrix) -> sympy.ImmutableMatrix:
+        z = self.pre_activation(inputs)
+        return z.applyfunc(relu) if self.relu else z
+
+
+@dataclass(frozen=True)
+class Network:
+    """A stack of :class:`Dense` layers, input side first."""
+
+    layers: tuple
+
+    def __init__(self, layers: Sequence[Dense]):
+        object.__setattr__(self, "layers", tuple(layers))
+        for below, above in zip(self.layers, self.layers[1:]):
+            if above.weight.cols != below.weight.rows:
+                raise ValueError(f"a layer with {below.weight.rows} outputs feeds one with {above.weight.cols} inputs")
+
+    def activations(self, inputs) -> list:
+        """[a_0 (the input), a_1, ..., a_L (the output)] as columns."""
+        current = _column(inputs)
+        if current.rows != self.layers[0].weight.cols:
+            raise ValueError(f"the network takes {self.layers[0].weight.cols} inputs, got {current.rows}")
+        result = [current]
+        for layer in self.layers:
+            current = layer(current)
+            result.append(current)
+        return result
+
+    def __call__(self, inputs) -> sympy.ImmutableMatrix:
+        return self.activations(inputs)[-1]
+
+
+class LRP0:
+    """LRP-0: ρ(w) = w, no stabiliser (Bach et al. 2015)."""
+
+    def modify(self, parameter):
+        return parameter
+
+    def stabilize(self, z):
+        return z
+
+    def __repr__(self):
+        return "LRP0()"
+
+
+class LRPEpsilon(LRP0):
+    """LRP-ε: the denominator z gets ε·sign(z) added, sign(0) = +1."""
+
+    def __init__(self, epsilon):
+        self.epsilon = sympy.sympify(epsilon)
+
+    def stabilize(self, z):
+        sign = sympy.sign(z)
+        if sign == 0:
+            sign = 1
+        return z + self.epsilon * sign
+
+    def __repr__(self):
+        return f"LRPEpsilon({self.epsilon})"
+
+
+class LRPGamma(LRP0):
+    """LRP-γ: ρ(w) = w + γ max(0, w), applied to weights and bias (Montavon et al. 2019)."""
+
+    def __init__(self, gamma):
+        self.gamma = sympy.sympify(gamma)
+
+    def modify(self, parameter):
+        return parameter.applyfunc(lambda value: value + self.gamma * sympy.Max(value, 0))
+
+    def __repr__(self):
+        return f"LRPGamma({self.gamma})"
+
+
+def _is_exactly_zero(value) -> bool:
+    return value == 0 or value.is_zero is True
+
+
+def propagate_layer(layer: Dense, inputs: sympy.ImmutableMatrix, relevance: sympy.ImmutableMatrix, rule) -> sympy.ImmutableMatrix:
+    """Relevance of the inputs of ``layer`` given the relevance of its outputs."""
+    weight, bias = rule.modify(layer.weight), rule.modify(layer.bias)
+    n, m = layer.weight.cols, layer.weight.rows
+    result = [sympy.Integer(0)] * n
+    for k in range(m):
+        contributions = [inputs[j] * weight[k, j] for j in range(n)]
+        denominator = rule.stabilize(sum(contributions, sympy.Integer(0)) + bias[k])
+        if _is_exactly_zero(denominator) or _is_exactly_zero(relevance[k]):
+            continue
+        for j in range(n):
+            result[j] += contributions[j] / denominator * relevance[k]
+    return _column(result)
+
+
+def lrp(network: Network, inputs, rule, relevance=None) -> list:
+    """Relevance scores of every layer, [R_0 (inputs), ..., R_L (outputs)], as columns.
+
+    ``rule`` is one rule for all layers or a list with one rule per layer (input side
+    first); ``relevance`` is the relevance of the outputs (default: the outputs).
+    """
+    rules = list(rule) if isinstance(rule, (list, tuple)) else [rule] * len(network.layers)
+    if len(rules) != len(network.layers):
+        raise ValueError(f"expected {len(network.layers)} rules, one per layer, got {len(rules)}")
+    activations = network.activations(inputs)
+    current = activations[-1] if relevance is None else _column(relevance)
+    result = [current]
+    for layer, layer_rule, layer_inputs in zip(reversed(network.layers), reversed(rules), reversed(activations[:-1])):
+        current = propagate_layer(layer, layer_inputs, current, layer_rule)
+        result.append(current)
+    return result[::-1]
+
+
+def draw(network: Network, input_names: Sequence[str] | None = None, ax=None, title: str | None = None):
+    """Draw ``network`` as a graph: columns of neurons, edges labelled with their weights,
+    red for positive and blue for negative weights; returns the matplotlib axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.2 * (len(network.layers) + 1), 3))
+    sizes = [network.layers[0].weight.cols] + [layer.weight.rows for layer in network.layers]
+    positions = [[(x, (size - 1) / 2 - i) for i in range(size)] for x, size in enumerate(sizes)]
+    for depth, layer in enumerate(network.layers):
+        for k in range(layer.weight.rows):
+            for j in range(layer.weight.cols):
+                value = layer.weight[k, j]
+                if value == 0:
+                    continue
+                (x0, y0), (x1, y1) = positions[depth][j], positions[depth + 1][k]
+                color = "#990000" if value.is_positive else ("#0b3d91" if value.is_negative else "gray")
+                ax.plot([x0, x1], [y0, y1], color=color, lw=1.2, zorder=1)
+                t = 0.7
+                ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), str(value), color=color, fontsize=8,
+                        ha="center", va="center", zorder=3, bbox=dict(fc="white", ec="none", pad=0.5))
+    labels = list(input_names) if input_names else [f"$a_{j + 1}$" for j in range(sizes[0])]
+    for depth, column in enumerate(positions):
+        for index, (x, y) in enumerate(column):
+            if depth == 0:
+                text = labels[index]
+            elif depth == len(positions) - 1 and not network.layers[-1].relu:
+                text = "$y$" if len(column) == 1 else f"$y_{index + 1}$"
+            else:
+                text = "ReLU" if network.layers[depth - 1].relu else "lin"
+            ax.add_patch(plt.Circle((x, y), 0.22, fc="white", ec="black", zorder=2))
+            ax.text(x, y, text, ha="center", va="center", fontsize=8, zorder=4)
+    ax.set_xlim(-0.5, len(sizes) - 0.5)
+    top = max(sizes) / 2
+    ax.set_ylim(-top, top)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
