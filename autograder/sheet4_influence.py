@@ -47,7 +47,12 @@ def _summed_gradient(function, points: torch.Tensor, batch_size) -> torch.Tensor
     """Σ_n ∇function(points[n]), evaluated ``batch_size`` points at a time."""
     total = torch.zeros_like(points[0])
     for part in batches(len(points), batch_size):
-        chunk = points[part].detach().requires_grad_(True)
+        chunk = points[part].detach()
+        if chunk.ndim == 4:
+            # Image batches in channels-last order: oneDNN's CPU convolutions run about
+            # 20 % faster on it than on NCHW; the numbers are the same.
+            chunk = chunk.contiguous(memory_format=torch.channels_last)
+        chunk.requires_grad_(True)
         (gradient,) = torch.autograd.grad(function(chunk).sum(), chunk)
         total += gradient.sum(dim=0)
     return total

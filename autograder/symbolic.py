@@ -230,8 +230,13 @@ def _is_zero(expression) -> bool:
     return False
 
 
-def _describe(point: dict) -> str:
-    return ", ".join(f"{symbol}={value}" for symbol, value in sorted(point.items(), key=lambda item: item[0].name))
+def _describe(point: dict, symbols: Mapping, substitutions: Mapping | None) -> str:
+    """The point in the student's symbols (substituted symbols get their values back)."""
+    values = dict(point)
+    for symbol, expression in (substitutions or {}).items():
+        values[symbol] = sympy.sympify(expression).xreplace(point)
+    shown = {s: v for s, v in values.items() if s.name in symbols and symbols[s.name] == s}
+    return ", ".join(f"{symbol}={value}" for symbol, value in sorted(shown.items(), key=lambda item: item[0].name))
 
 
 def assert_equivalent(
@@ -257,7 +262,7 @@ def assert_equivalent(
     student_entries, reference_entries = _entries(student), _entries(reference)
     agree, point = _numerically_equal(student_entries, reference_entries, GUARD_POINTS, seed, 1e-25)
     if agree is False:
-        where = f" (for instance at {_describe(point)})" if point else ""
+        where = f" (for instance at {_describe(point, symbols, substitutions)})" if point else ""
         raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")
     if all(_is_zero(s - r) for s, r in zip(student_entries, reference_entries)):
         return
@@ -265,5 +270,5 @@ def assert_equivalent(
     if agree is None:
         raise GradingError(f"{name} could not be compared with the expected expression: it is undefined at every test point")
     if not agree:
-        where = f" (for instance at {_describe(point)})" if point else ""
+        where = f" (for instance at {_describe(point, symbols, substitutions)})" if point else ""
         raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")

@@ -1,6 +1,6 @@
 """Train the course's CIFAR-10 VGG (:func:`utils.vgg.cifar_vgg`) in one command::
 
-    CIFAR10_ROOT=/path/to/folder python -m utils.train_vgg --epochs 8 --out utils/params/vgg_cifar.pt
+    CIFAR10_ROOT=/path/to/folder python -m utils.train_vgg --epochs 5 --out utils/params/vgg_cifar.pt
 
 Reads the full CIFAR-10 training set (see :mod:`utils.cifar10`; the 2,000-image sample is
 used when the full set is absent, which gives a much weaker model), trains with AdamW and
@@ -51,7 +51,7 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return correct / len(images)
 
 
-def train(epochs: int = 8, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, threads: int = 2, log=print):
+def train(epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, threads: int = 2, log=print):
     """Train from scratch; returns (model, metrics)."""
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -101,7 +101,7 @@ def train(epochs: int = 8, batch_size: int = 128, lr: float = 3e-3, seed: int = 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the course's CIFAR-10 VGG.")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -23,6 +23,7 @@ VGG-16: γ = 10^(-b/2) in block b = 0, 1, 2, ... (1, 10^-0.5, 10^-1, 10^-1.5, 10
 :class:`ConvPx` is the worked example of the gradient trick for the zB rule (first
 convolution); the other rules are exercises of the sheet.
 """
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -262,9 +263,19 @@ def block_gamma(block: int) -> float:
     return 10.0 ** (-0.5 * block)
 
 
-def relus(model) -> list[torch.nn.ReLU]:
-    """Every ``torch.nn.ReLU`` module of ``model`` (each once, even if used twice)."""
-    return [module for module in model.modules() if isinstance(module, torch.nn.ReLU)]
+def replace_relus(model: torch.nn.Module, make) -> torch.nn.Module:
+    """A deep copy of ``model`` in which every ``torch.nn.ReLU`` module is replaced by
+    ``make()``, wherever it is used (a ReLU module used twice is replaced at both places).
+
+    Swapping modules, rather than hooking the ReLUs, keeps a modified backward pass
+    correct for in-place ReLUs and for a ReLU module that is called more than once.
+    """
+    clone = copy.deepcopy(model)
+    for module in list(clone.modules()):
+        for name, child in list(module._modules.items()):
+            if isinstance(child, torch.nn.ReLU):
+                module._modules[name] = make()
+    return clone.eval() if not model.training else clone
 
 
 class ConvPx(torch.nn.Module):
@@ -289,3 +300,67 @@ class ConvPx(torch.nn.Module):
         z = self.conv(X)
         p = z - self.pconv(L) - self.nconv(H)
         return p * (z / p).detach()
+
+
+# ------------------------------------------------------------------ evaluation, plots
+
+
+@torch.no_grad()
+def pixel_flipping(model, X, R, c, steps: int = 16, baseline: float = 0.0) -> np.ndarray:
+    """Pixel-flipping curves (Samek et al., 2017, "Evaluating the visualization of what a
+    deep neural network has learned"): pixels are removed, most relevant first (relevance
+    summed over channels), by setting all their channels to ``baseline`` (0 is the mean
+    colour of the model's normalisation); after each of ``steps`` equal portions the logit
+    of class ``c`` is recorded.  Returns an array (N, steps + 1) starting with the intact
+    images.  A faster drop (a smaller area under the curve) means a better explanation."""
+    X = torch.as_tensor(X).detach()
+    N, C, height, width = X.shape
+    scores = torch.as_tensor(R).detach().reshape(N, C, -1).sum(1)
+    order = scores.argsort(dim=1, descending=True)
+    flat = X.reshape(N, C, -1).clone()
+    bounds = np.linspace(0, height * width, steps + 1).round().astype(int)
+    curves = [model(X)[:, c]]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        chosen = order[:, start:stop]
+        flat.scatter_(2, chosen[:, None, :].expand(N, C, -1), baseline)
+        curves.append(model(flat.reshape(X.shape))[:, c])
+    return torch.stack(curves, 1).double().numpy()
+
+
+def flipping_auc(curves: np.ndarray) -> float:
+    """Mean area under pixel-flipping curves, on a flipped-fraction axis from 0 to 1."""
+    curves = np.asarray(curves, dtype=np.float64)
+    steps = curves.shape[1] - 1
+    return float(((curves[:, 1:] + curves[:, :-1]) / 2).sum(1).mean() / steps)
+
+
+def comparison_panel(pixels, maps: dict, size: float = 2.2):
+    """One image (NCHW or CHW pixels in [0, 1]) and, beside it, each named relevance map
+    in the course's red (positive) / blue (negative) convention."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import _draw_relevance, as_numpy
+
+    image = as_numpy(pixels)
+    image = image[0] if image.ndim == 4 else image
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1), size * 1.15))
+    axes[0].imshow(np.clip(image.transpose(1, 2, 0), 0, 1))
+    axes[0].set_title("input", fontsize=9)
+    for ax, (name, relevance) in zip(axes[1:], maps.items()):
+        _draw_relevance(ax, _one_map(as_numpy(relevance)))
+        ax.set_title(name, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _one_map(values: np.ndarray) -> np.ndarray:
+    """(H, W) from one image's map: (H, W), (1, H, W), (C, H, W) or (1, C, H, W); channels summed."""
+    if values.ndim == 4:
+        values = values[0]
+    if values.ndim == 3:
+        values = values.sum(0)
+    if values.ndim != 2:
+        raise ValueError(f"expected one relevance map, got shape {values.shape}")
+    return values

@@ -169,8 +169,11 @@ class JupyterLab:
         separator = "&" if "?" in path else "?"
         return f"{self.base_url}/{path.lstrip('/')}{separator}token={self.token}"
 
-    def notebook_url(self, relative_path: str) -> str:
-        return self.url(f"lab/tree/{relative_path}")
+    def notebook_url(self, relative_path: str, workspace: str | None = None) -> str:
+        """The notebook alone in a fresh workspace (none of the earlier tabs restored)."""
+        if workspace is None:
+            return self.url(f"lab/tree/{relative_path}")
+        return self.url(f"lab/workspaces/{workspace}/tree/{relative_path}?reset")
 
     def _write_settings(self) -> Path:
         settings = self.state_dir / "user-settings"
@@ -234,6 +237,14 @@ class JupyterLab:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"JupyterLab did not answer within {self.startup_timeout:.0f} s; log:\n{self.log_tail()}")
+
+    def shutdown_kernels(self):
+        """Shut down every running kernel (between sheets, to give back their memory)."""
+        with urllib.request.urlopen(self.url("api/kernels"), timeout=30) as reply:
+            kernels = json.load(reply)
+        for kernel in kernels:
+            request = urllib.request.Request(self.url(f"api/kernels/{kernel['id']}"), method="DELETE")
+            urllib.request.urlopen(request, timeout=60).close()
 
     def log_tail(self, characters: int = 4000) -> str:
         try:

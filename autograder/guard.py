@@ -1,0 +1,354 @@
+"""Trusted prelude of a grading kernel: snapshot what the checks rely on, detect tampering.
+
+The grading sandbox (:mod:`autograder.sandbox`) starts every student kernel with
+``InteractiveShellApp.exec_lines = ["import autograder.guard; autograder.guard.install()"]``,
+so :func:`install` runs before the first student cell.  It
+
+* imports the libraries the hidden tests compare with (NumPy, ``autograder.hidden``, and
+  whatever the sheet's own notebook imports: torch, sympy, ...) and records every
+  attribute of their modules and classes, and the code object of every Python function;
+* registers an IPython input transformer that recognises the graded test cells (by the
+  SHA-256 of their source, which nbgrader restores from the gradebook before running
+  them).  Before a test cell runs, the guard compares the libraries with the snapshot,
+  puts back every replaced attribute and, when something had been replaced, turns the
+  cell into ``raise TamperingDetected(...)``: 0 points for that test, with a message
+  naming what was replaced.  A call appended to the test cell does the same check once
+  the test has run, so a student function that patches NumPy while it is being tested
+  also loses the test;
+* turns ``os._exit``, ``os.abort`` and ``os.fork`` into errors (a student cell that calls
+  them fails instead of ending the kernel for every later test), and logs the hash of
+  each cell it starts to a progress file, so that the grading command can tell which
+  cell ended the kernel when something else does (a segfault, SIGKILL).
+
+Known limit: this runs inside the student's process.  It stops the cheats of the
+course's corpus (monkeypatching comparison functions of numpy, torch, sympy, the
+builtins or ``autograder`` itself; background threads started by student code), but a
+student who attacks the guard's own objects through frame or garbage-collector
+introspection is out of its reach; that would need checks running in a separate
+process.
+"""
+import builtins
+import hashlib
+import importlib
+import json
+import os
+import secrets
+import sys
+import threading
+import types
+import warnings
+
+#: Modules whose attributes are snapshotted (and every loaded submodule of them).
+WATCHED = ("builtins", "math", "cmath", "operator", "functools", "numbers", "numpy", "scipy",
+           "sympy", "mpmath", "torch", "autograder", "utils")
+#: Loaded before any student cell; the grading command adds the sheet's own imports.
+DEFAULT_PRELOAD = ("numpy", "numpy.testing", "numpy.linalg", "autograder.hidden")
+_MISSING = object()
+#: Values that libraries legitimately rebind while they run (counters, registries, names).
+_BOOKKEEPING = (int, str, bytes, set, frozenset, dict, list, tuple, type(None))
+#: Builtins that IPython itself replaces while a cell runs (its ``builtin_trap``).
+_IPYTHON_BUILTINS = frozenset({"exit", "quit", "get_ipython", "display", "_", "__", "___", "dreload"})
+
+
+def cell_hash(source: str) -> str:
+    """Hash of a cell's source, as the grading command and the kernel both compute it."""
+    return hashlib.sha256(source.strip().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class TamperingDetected(AssertionError):
+    """The student's code replaced something a hidden test relies on."""
+
+
+class ForbiddenCall(RuntimeError):
+    """The student's code called something the grader disables (os._exit, os.fork)."""
+
+
+def _watched(name: str) -> bool:
+    if name == "importlib":  # import_module is wrapped by the guard (see _watch_imports)
+        return True
+    return any(name == root or name.startswith(root + ".") for root in WATCHED)
+
+
+class Snapshot:
+    """Identity of every attribute of the watched modules and of the classes they define."""
+
+    def __init__(self):
+        self.entries = []  # (owner, key, value, label)
+        self.codes = []  # (function, code, defaults, kwdefaults, label)
+        self.modules = set()
+        self.classes = set()
+        self.class_keys = []  # (class, names in its __dict__, label): additions shadow inherited methods
+
+    def add_loaded_modules(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
+            self._add_loaded_modules()
+
+    def _add_loaded_modules(self):
+        for name, module in list(sys.modules.items()):
+            if isinstance(module, types.ModuleType) and _watched(name) and id(module) not in self.modules:
+                self._add_module(name, module)
+
+    def _add_module(self, name, module):
+        self.modules.add(id(module))
+        try:
+            namespace = dict(vars(module))
+        except TypeError:  # pragma: no cover - exotic module objects
+            return
+        for key, value in namespace.items():
+            if key.startswith("__") or (name == "builtins" and key in _IPYTHON_BUILTINS) \
+                    or isinstance(value, _BOOKKEEPING):
+                continue  # module bookkeeping, counters and registries, names IPython swaps in
+            self.entries.append((module, key, value, f"{name}.{key}"))
+            self._add_value(value, f"{name}.{key}")
+
+    def _add_value(self, value, label):
+        function = getattr(value, "__func__", value) if isinstance(value, (staticmethod, classmethod)) else value
+        if isinstance(function, types.FunctionType):
+            self.codes.append((function, function.__code__, function.__defaults__, function.__kwdefaults__, label))
+        elif isinstance(value, type) and id(value) not in self.classes and _watched(getattr(value, "__module__", "") or ""):
+            self.classes.add(id(value))
+            self.class_keys.append((value, frozenset(vars(value)), label))
+            for key, member in dict(vars(value)).items():
+                if isinstance(member, _BOOKKEEPING) and not key.startswith("__"):
+                    continue
+                if key in ("__module__", "__doc__", "__dict__", "__weakref__", "__annotations__", "__qualname__"):
+                    continue
+                self.entries.append((value, key, member, f"{label}.{key}"))
+                member_function = getattr(member, "__func__", member)
+                if isinstance(member_function, types.FunctionType):
+                    self.codes.append((member_function, member_function.__code__, member_function.__defaults__,
+                                       member_function.__kwdefaults__, f"{label}.{key}"))
+
+    def verify_and_restore(self) -> list:
+        """Names of everything replaced since the snapshot; the originals are put back."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._verify_and_restore()
+
+    def _verify_and_restore(self) -> list:
+        changed = []
+        for owner, key, value, label in self.entries:
+            current = vars(owner).get(key, _MISSING)
+            if current is not value:
+                changed.append(label)
+                try:
+                    setattr(owner, key, value)
+                except (TypeError, AttributeError):  # pragma: no cover - read-only owners
+                    pass
+        for cls, keys, label in self.class_keys:
+            for key in set(vars(cls)) - keys:
+                member = vars(cls)[key]
+                if isinstance(member, _BOOKKEEPING) or not (callable(member) or hasattr(member, "__get__")):
+                    continue
+                if _library_function(member):
+                    continue  # libraries add methods to their own classes lazily (torch does)
+                changed.append(f"{label}.{key}")
+                try:
+                    delattr(cls, key)
+                except (TypeError, AttributeError):  # pragma: no cover
+                    pass
+        for function, code, defaults, kwdefaults, label in self.codes:
+            if function.__code__ is not code or function.__defaults__ is not defaults \
+                    or function.__kwdefaults__ is not kwdefaults:
+                changed.append(label + " (code)")
+                function.__code__, function.__defaults__, function.__kwdefaults__ = code, defaults, kwdefaults
+        return sorted(set(changed))
+
+
+class Guard:
+    """State of the guard inside one kernel; see the module docstring."""
+
+    def __init__(self, config: dict):
+        self.test_cells = dict(config.get("test_cells", {}))  # hash -> grade_id
+        self.dead_cells = set(config.get("dead_cells", ()))
+        self.progress = config.get("progress")
+        self.report = config.get("report")
+        self.snapshot = Snapshot()
+        self.threads = set()
+        self.hook = None
+
+    # -- progress log, read by the grading command after a dead kernel ----------------
+    def log(self, event: str, digest: str):
+        if not self.progress:
+            return
+        try:
+            with open(self.progress, "a", encoding="ascii") as stream:
+                stream.write(f"{event} {digest}\n")
+        except OSError:
+            pass
+
+    def record(self, grade_id: str, problems: list):
+        if not self.report:
+            return
+        try:
+            with open(self.report, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"grade_id": grade_id, "tampered": problems}) + "\n")
+        except OSError:
+            pass
+
+    # -- checks --------------------------------------------------------------------------
+    def problems(self) -> list:
+        found = self.snapshot.verify_and_restore()
+        if self.hook is not None:
+            shell = self.hook[0]
+            if self.hook[1] not in shell.input_transformers_post:
+                shell.input_transformers_post.append(self.hook[1])
+                found.append("the grader's input transformer (removed)")
+        for thread in threading.enumerate():
+            if thread.ident in self.threads or not thread.is_alive():
+                continue
+            target = getattr(thread, "_target", None) or type(thread).run
+            code = getattr(getattr(target, "__func__", target), "__code__", None)
+            if code is not None and _is_student_file(code.co_filename):
+                found.append(f"a background thread started by your code ({thread.name})")
+        self.snapshot.add_loaded_modules()  # libraries first imported by the student
+        return found
+
+    def transform(self, lines):
+        source = "".join(lines)
+        digest = cell_hash(source)
+        grade_id = self.test_cells.get(digest)
+        if grade_id is None:
+            return lines
+        shell = self.hook[0]
+        if digest in self.dead_cells:
+            name = self._inject(TamperingDetected(
+                "the grading kernel ended while this test ran your code (os._exit, a crash or the memory "
+                "limit); the test was skipped and gets 0 points"))
+            return [f"raise {name}\n"]
+        found = self.problems()
+        if found:
+            self.record(grade_id, found)
+            name = self._inject(TamperingDetected(_message(found)))
+            return [f"raise {name}\n"]
+        after = "_guard_after_" + secrets.token_hex(8)
+        shell.user_ns[after] = lambda: self.after_test(grade_id, after)
+        return list(lines) + ["\n", f"{after}()\n"]
+
+    def after_test(self, grade_id: str, name: str):
+        self.hook[0].user_ns.pop(name, None)
+        found = self.problems()
+        if found:
+            self.record(grade_id, found)
+            raise TamperingDetected(_message(found))
+
+    def _inject(self, exception) -> str:
+        name = "_guard_error_" + secrets.token_hex(8)
+        self.hook[0].user_ns[name] = exception
+        return name
+
+
+def _message(found: list) -> str:
+    listed = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+    return ("your code replaced functions the grader relies on (" + listed + "); this test gets 0 points. "
+            "The originals have been restored for the tests that follow.")
+
+
+def _library_roots():
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    roots.update({os.path.join(here, "autograder"), os.path.join(here, "utils")})
+    return tuple(os.path.realpath(root) + os.sep for root in roots)
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def _library_function(member) -> bool:
+    """True for a Python function defined in an installed library or in autograder/utils."""
+    for candidate in (member, getattr(member, "__func__", None), getattr(member, "fget", None),
+                      getattr(member, "func", None)):
+        code = getattr(candidate, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return os.path.realpath(code.co_filename).startswith(_LIBRARY_ROOTS)
+    return False
+
+
+def _is_student_file(filename: str) -> bool:
+    """True for code compiled from notebook cells or exec'd strings."""
+    return filename.startswith("<") or "ipykernel_" in filename or "/tmp/ipykernel" in filename
+
+
+def _forbidden(name):
+    def disabled(*args, **kwargs):
+        raise ForbiddenCall(f"{name} is disabled while the notebook is graded")
+    disabled.__name__ = name.rsplit(".", 1)[-1]
+    return disabled
+
+
+def _disable_process_control():
+    import posix
+
+    for module in (os, posix):
+        for name in ("_exit", "abort", "fork", "forkpty"):
+            if hasattr(module, name):
+                setattr(module, name, _forbidden(f"os.{name}"))
+
+
+def _watch_imports(snapshot: Snapshot):
+    """Snapshot a library the moment the student's ``import`` of it completes, so that a
+    patch in the same cell is caught.  The wrappers are part of the snapshot: putting the
+    original ``__import__`` back counts as tampering."""
+    original_import = builtins.__import__
+    original_import_module = importlib.import_module
+    state = {"depth": 0, "modules": len(sys.modules)}
+
+    def after():
+        if state["depth"] == 0 and len(sys.modules) != state["modules"]:
+            state["modules"] = len(sys.modules)
+            snapshot.add_loaded_modules()
+
+    def guarded_import(*args, **kwargs):
+        state["depth"] += 1
+        try:
+            return original_import(*args, **kwargs)
+        finally:
+            state["depth"] -= 1
+            after()
+
+    def guarded_import_module(*args, **kwargs):
+        state["depth"] += 1
+        try:
+            return original_import_module(*args, **kwargs)
+        finally:
+            state["depth"] -= 1
+            after()
+
+    builtins.__import__ = guarded_import
+    importlib.import_module = guarded_import_module
+
+
+def install(config_path: str | None = None):
+    """Run by the kernel before any student cell (see the module docstring)."""
+    config_path = config_path or os.environ.get("AUTOGRADER_GUARD", "")
+    config = {}
+    if config_path and os.path.exists(config_path):
+        with open(config_path, encoding="utf-8") as stream:
+            config = json.load(stream)
+    for name in list(DEFAULT_PRELOAD) + list(config.get("preload", [])):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional library must not stop grading
+            pass
+    _disable_process_control()
+    guard = Guard(config)
+    _watch_imports(guard.snapshot)
+    guard.threads = {thread.ident for thread in threading.enumerate()}
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        transformer = guard.transform
+        shell.input_transformers_post.append(transformer)
+        guard.hook = (shell, transformer)
+
+        def before(info):
+            guard.log("start", cell_hash(getattr(info, "raw_cell", "") or ""))
+
+        shell.events.register("pre_run_cell", before)
+    guard.snapshot.add_loaded_modules()
+    builtins.__dict__.pop("_autograder_guard", None)
+    return guard

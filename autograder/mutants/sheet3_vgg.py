@@ -1,0 +1,449 @@
+"""Plausible wrong answers to sheet 3, each of which a check must reject."""
+import copy
+
+import torch
+
+from autograder import sheet3_vgg as ref
+from utils import vgg
+from utils.layers import newlayer
+
+
+def _grad(model, X, c, score=None):
+    X = X.detach().clone().requires_grad_(True)
+    out = model(X)
+    y = (score(out) if score else out)[:, c].sum()
+    (gradient,) = torch.autograd.grad(y, X)
+    return X.detach(), gradient
+
+
+# --- gradient × input ---------------------------------------------------------------
+def gi_gradient_only(model, X, c):
+    return _grad(model, X, c)[1]
+
+
+def gi_sign_flipped(model, X, c):
+    X, g = _grad(model, X, c)
+    return -X * g
+
+
+def gi_absolute(model, X, c):
+    X, g = _grad(model, X, c)
+    return (X * g).abs()
+
+
+def gi_softmax(model, X, c):
+    X, g = _grad(model, X, c, score=lambda out: out.softmax(1))
+    return X * g
+
+
+def gi_predicted_class(model, X, c):
+    with torch.no_grad():
+        predicted = int(model(X)[0].argmax())
+    X, g = _grad(model, X, predicted)
+    return X * g
+
+
+def gi_first_image_only(model, X, c):
+    X, g = _grad(model, X[:1], c)
+    return (X * g).expand(len(X), -1, -1, -1) + 0 * X[:1]
+
+
+# --- saliency -----------------------------------------------------------------------
+def sal_mean(model, X, c):
+    return _grad(model, X, c)[1].abs().mean(1)
+
+
+def sal_signed(model, X, c):
+    return _grad(model, X, c)[1].amax(1)
+
+
+def sal_times_input(model, X, c):
+    X, g = _grad(model, X, c)
+    return (X * g).abs().amax(1)
+
+
+def sal_sum(model, X, c):
+    return _grad(model, X, c)[1].abs().sum(1)
+
+
+def sal_squared(model, X, c):
+    return (_grad(model, X, c)[1] ** 2).amax(1)
+
+
+def sal_no_reduction(model, X, c):
+    return _grad(model, X, c)[1].abs()
+
+
+# --- Conv (LRP-γ) ---------------------------------------------------------------------
+class _ConvBase(torch.nn.Module):
+    def __init__(self, conv, gamma):
+        super().__init__()
+        self.conv = conv
+        self.pconv = newlayer(conv, self.transform(gamma))
+
+    def transform(self, gamma):
+        return lambda p: p + gamma * p.clamp(min=0)
+
+    def forward(self, X):
+        z = self.conv(X)
+        p = self.pconv(X)
+        return p * (z / p).detach()
+
+
+class ConvNegativePart(_ConvBase):
+    def transform(self, gamma):
+        return lambda p: p + gamma * p.clamp(max=0)
+
+
+class ConvPositiveOnly(_ConvBase):
+    def transform(self, gamma):
+        return lambda p: gamma * p.clamp(min=0)
+
+
+class ConvBiasUntouched(_ConvBase):
+    def __init__(self, conv, gamma):
+        super().__init__(conv, gamma)
+        with torch.no_grad():
+            self.pconv.bias.copy_(conv.bias)
+
+
+class ConvNoDetach(_ConvBase):
+    def forward(self, X):
+        z = self.conv(X)
+        p = self.pconv(X)
+        return p * (z / p)
+
+
+class ConvReturnsP(_ConvBase):
+    def forward(self, X):
+        return self.pconv(X)
+
+
+class ConvInPlace(torch.nn.Module):
+    """Transforms the weights of the wrapped layer itself."""
+
+    def __init__(self, conv, gamma):
+        super().__init__()
+        with torch.no_grad():
+            conv.weight += gamma * conv.weight.clamp(min=0)
+            conv.bias += gamma * conv.bias.clamp(min=0)
+        self.conv = conv
+
+    def forward(self, X):
+        return self.conv(X)
+
+
+# --- LRP model and extended gradient × input ---------------------------------------------
+def _build(first="zb", gamma=None, copy_model=True):
+    def build_lrp_model(model):
+        lrpmodel = copy.deepcopy(model) if copy_model else model
+        features = lrpmodel.features
+        start = vgg.first_conv(lrpmodel)
+        blocks = vgg.conv_blocks(lrpmodel)
+        for block, indices in enumerate(blocks):
+            for i in indices:
+                g = gamma(block, len(blocks)) if gamma else vgg.block_gamma(block)
+                if i == start and first == "zb":
+                    features[i] = vgg.ConvPx(features[i])
+                elif i == start and first == "plain":
+                    features[i] = _TupleInput(features[i])
+                else:
+                    features[i] = ref.Conv(features[i], g)
+        return lrpmodel
+
+    return build_lrp_model
+
+
+class _TupleInput(torch.nn.Module):
+    """The first convolution left as it is, fed with X only."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, inputs):
+        return self.conv(inputs[0])
+
+
+def lrp_x_only(lrpmodel, X, c, L, H):
+    X, L, H = (t.detach().clone().requires_grad_(True) for t in (X, L, H))
+    lrpmodel((X, L, H))[:, c].sum().backward()
+    return X * X.grad
+
+
+def lrp_plus_bounds(lrpmodel, X, c, L, H):  # signs of the bound terms flipped
+    X, L, H = (t.detach().clone().requires_grad_(True) for t in (X, L, H))
+    lrpmodel((X, L, H))[:, c].sum().backward()
+    return X * X.grad - L * L.grad - H * H.grad
+
+
+def gradient_x_input_model(model):
+    return _TupleModel(copy.deepcopy(model))
+
+
+class _TupleModel(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return self.model(inputs[0])
+
+
+# --- DeconvNet, guided backprop -----------------------------------------------------------
+def _replaced(function):
+    return lambda model, X, c: _grad(vgg.replace_relus(model, lambda: ref._Apply(function)), X, c)[1]
+
+
+class _SignFlipped(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.clamp(max=0) * (x > 0)
+
+
+def plain_gradient(model, X, c):
+    return _grad(model, X, c)[1]
+
+
+def _hooked(use_output):
+    """Hooks on the model's own ReLU modules (the approach that breaks on in-place ReLUs);
+    the hooks are removed afterwards."""
+
+    def explain(model, X, c):
+        def hook(module, grad_input, grad_output):
+            return (torch.relu(grad_output[0] if use_output else grad_input[0]),)
+
+        handles = [m.register_full_backward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+        try:
+            return _grad(model, X, c)[1]
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    return explain
+
+
+def _forward_hook_guided(model, X, c):
+    """Remembers the ReLU input in a forward hook (overwritten when the module is reused)."""
+    seen = {}
+
+    def remember(module, inputs, output):
+        seen[module] = inputs[0].detach().clone()
+
+    class Guided(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad.clamp(min=0) * (grad_source() > 0)
+
+    modified = copy.deepcopy(model)
+    relu = [m for m in modified.modules() if isinstance(m, torch.nn.ReLU)][0]
+    relu.register_forward_hook(remember)
+    grad_source = lambda: seen[relu]  # noqa: E731
+    X = X.detach().clone().requires_grad_(True)
+    h = modified(X)  # records the last input only
+    del h
+    wrapped = vgg.replace_relus(modified, lambda: ref._Apply(Guided))
+    (gradient,) = torch.autograd.grad(wrapped(X)[:, c].sum(), X)
+    return gradient
+
+
+def _in_place(function):
+    def explain(model, X, c):
+        for module in list(model.modules()):
+            for name, child in list(module._modules.items()):
+                if isinstance(child, torch.nn.ReLU):
+                    module._modules[name] = ref._Apply(function)
+        return _grad(model, X, c)[1]
+
+    return explain
+
+
+# --- activations ----------------------------------------------------------------------
+def act_no_copy(model, X, indices):
+    outputs, h = {}, X.clone()
+    with torch.no_grad():
+        for i, layer in enumerate(model.features[:max(indices) + 1]):
+            h = layer(h)
+            outputs[i] = h
+        model.features[max(indices) + 1](h) if max(indices) + 1 < len(model.features) else None
+    return [outputs[i] for i in indices]
+
+
+def act_off_by_one(model, X, indices):
+    return ref.activations(model, X, [max(i - 1, 0) for i in indices]) if min(indices) > 0 else \
+        ref.activations(model, X, [i + 1 for i in indices])
+
+
+def act_layer_input(model, X, indices):
+    return [X if i == 0 else m for i, m in zip(indices, ref.activations(model, X, [max(i - 1, 0) for i in indices]))]
+
+
+def act_reversed(model, X, indices):
+    return ref.activations(model, X, indices)[::-1]
+
+
+def act_rectified(model, X, indices):
+    return [m.clamp(min=0) for m in ref.activations(model, X, indices)]
+
+
+def act_last_only(model, X, indices):
+    return ref.activations(model, X, [max(indices)]) * len(indices)
+
+
+# --- class model ---------------------------------------------------------------------
+def _ascent(start=None, sign=1.0, penalty=2.0, score=None, normalise=False, extra_steps=0):
+    def class_model(model, c, shape, lam, steps, lr):
+        image = torch.zeros(shape) if start is None else start(shape)
+        image.requires_grad_(True)
+        for _ in range(steps + extra_steps):
+            out = model(image)
+            s = (score(out) if score else out)[0, c]
+            objective = s - lam * (image ** 2).sum() * penalty / 2
+            (gradient,) = torch.autograd.grad(objective, image)
+            if normalise:
+                gradient = gradient / gradient.norm().clamp(min=1e-12)
+            with torch.no_grad():
+                image += sign * lr * gradient
+        return image.detach()
+
+    return class_model
+
+
+# --- saturation ----------------------------------------------------------------------
+def sat_always_one(i1, i2):
+    return 1 - max(0.0, 1 - i1 - i2), 1.0, 1.0
+
+
+def sat_relu_only(i1, i2):
+    y = max(0.0, 1 - i1 - i2)
+    return y, (-1.0 if y > 0 else 0.0), (-1.0 if y > 0 else 0.0)
+
+
+def sat_linear(i1, i2):
+    return i1 + i2, 1.0, 1.0
+
+
+def sat_order(i1, i2):
+    y, g1, g2 = ref.saturation(i1, i2)
+    return g1, g2, y
+
+
+def sat_finite_difference(i1, i2, h=1.0):
+    f = lambda a, b: 1 - max(0.0, 1 - a - b)  # noqa: E731
+    return f(i1, i2), (f(i1 + h, i2) - f(i1 - h, i2)) / (2 * h), (f(i1, i2 + h) - f(i1, i2 - h)) / (2 * h)
+
+
+def sat_clipped(i1, i2):
+    y = min(1.0, i1 + i2)
+    return y, 1.0 if i1 + i2 <= 1 else 0.0, 1.0 if i1 + i2 <= 1 else 0.0
+
+
+CORRECT = {
+    "check_gradient_x_input": (ref.gradient_x_input,),
+    "check_saliency": (ref.saliency,),
+    "check_conv": (ref.Conv,),
+    "check_lrp": (ref.build_lrp_model, ref.lrp),
+    "check_modified_relus": (ref.deconvnet, ref.guided_backprop),
+    "check_activations": (ref.activations,),
+    "check_class_model": (ref.class_model,),
+    "check_saturation": (ref.saturation,),
+}
+
+MUTANTS = {
+    "check_gradient_x_input": {
+        "gradient only": (gi_gradient_only,),
+        "sign flipped": (gi_sign_flipped,),
+        "absolute value": (gi_absolute,),
+        "softmax probability": (gi_softmax,),
+        "predicted class of the first image": (gi_predicted_class,),
+        "first image broadcast": (gi_first_image_only,),
+    },
+    "check_saliency": {
+        "mean over channels": (sal_mean,),
+        "signed gradient": (sal_signed,),
+        "gradient × input": (sal_times_input,),
+        "sum over channels": (sal_sum,),
+        "squared gradient": (sal_squared,),
+        "no reduction over channels": (sal_no_reduction,),
+    },
+    "check_conv": {
+        "γ on the negative weights": (ConvNegativePart,),
+        "γ w⁺ without w": (ConvPositiveOnly,),
+        "bias not transformed": (ConvBiasUntouched,),
+        "ratio not detached (plain gradient)": (ConvNoDetach,),
+        "forward returns p": (ConvReturnsP,),
+        "weights changed in place": (ConvInPlace,),
+    },
+    "check_lrp": {
+        "first convolution as a plain layer": (_build(first="plain"), ref.lrp),
+        "one γ = 0.25 everywhere": (_build(gamma=lambda b, n: 0.25), ref.lrp),
+        "γ schedule reversed": (_build(gamma=lambda b, n: vgg.block_gamma(n - 1 - b)), ref.lrp),
+        "bound terms dropped": (_build(), lrp_x_only),
+        "bound terms with flipped sign": (_build(), lrp_plus_bounds),
+        "surgery on the given model": (_build(copy_model=False), ref.lrp),
+        "plain gradient × input": (gradient_x_input_model, ref.lrp),
+    },
+    "check_modified_relus": {
+        "deconvnet and guided backprop swapped": (ref.guided_backprop, ref.deconvnet),
+        "plain gradient for both": (plain_gradient, plain_gradient),
+        "guided keeps negative signals": (ref.deconvnet, _replaced(_SignFlipped)),
+        "hooks on the in-place ReLUs": (_hooked(True), _hooked(False)),
+        "ReLU input from a forward hook": (ref.deconvnet, _forward_hook_guided),
+        "ReLUs replaced in the given model": (_in_place(ref._Deconv), _in_place(ref._Guided)),
+    },
+    "check_activations": {
+        "no copy (overwritten in place)": (act_no_copy,),
+        "one layer off": (act_off_by_one,),
+        "input of the layer": (act_layer_input,),
+        "reversed order": (act_reversed,),
+        "rectified maps": (act_rectified,),
+        "last map only": (act_last_only,),
+    },
+    "check_class_model": {
+        "gradient descent": (_ascent(sign=-1.0),),
+        "penalty gradient λI (factor 2 lost)": (_ascent(penalty=1.0),),
+        "softmax probability": (_ascent(score=lambda out: out.softmax(1)),),
+        "random start": (_ascent(start=lambda shape: torch.randn(shape, generator=torch.Generator().manual_seed(0))),),
+        "normalised steps": (_ascent(normalise=True),),
+        "one step too many": (_ascent(extra_steps=1),),
+    },
+    "check_saturation": {
+        "gradient always (1, 1)": (sat_always_one,),
+        "inner ReLU only": (sat_relu_only,),
+        "linear model i₁ + i₂": (sat_linear,),
+        "outputs in the wrong order": (sat_order,),
+        "finite differences with step 1": (sat_finite_difference,),
+        "min(1, i₁ + i₂) with gradient 1 at the kink": (sat_clipped,),
+    },
+}
+
+PARTLY_WRONG = {
+    "saliency": (
+        "def saliency(model, X, c):\n"
+        "    X = X.detach().clone().requires_grad_(True)\n"
+        "    model(X)[:, c].sum().backward()\n"
+        "    return X.grad.abs().mean(dim=1)  # mean instead of max over channels\n"
+    ),
+    "Conv": (
+        "class Conv(torch.nn.Module):\n"
+        "    def __init__(self, conv, gamma):\n"
+        "        super().__init__()\n"
+        "        self.conv = conv\n"
+        "        self.pconv = utils.newlayer(conv, lambda p: p + gamma * p.clamp(max=0))  # negative part\n"
+        "\n"
+        "    def forward(self, X):\n"
+        "        z = self.conv(X)\n"
+        "        p = self.pconv(X)\n"
+        "        return p * (z / p).detach()\n"
+    ),
+}

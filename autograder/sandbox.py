@@ -1,0 +1,412 @@
+"""The sandbox one submission is graded in (used by :mod:`autograder.grade`).
+
+Two entry points, both run as ``python -m autograder.sandbox ...``:
+
+``job CONFIG.json``
+    Runs inside ``unshare --mount --net --pid`` when the machine allows it (root on
+    Linux): brings up a private loopback interface (the kernel talks to nbgrader over it;
+    nothing else is reachable), hides the course repository's secrets (``source/``,
+    ``solutions/``, ``grading/``, the tests, other submissions, the output folder) behind
+    empty mounts, then runs nbgrader's autograde converter on the job's private course
+    directory.  When the kernel dies in a cell, the cell is replaced by an error (answer
+    cells) or marked as failed (test cells) and the notebook is graded again, so one
+    ``os._exit`` costs one cell, not the whole sheet.  Afterwards it ends every process
+    left in the namespace, removes hidden tests and tracebacks into the checks from the
+    graded notebook, renders the feedback and writes ``result.json``.
+
+``kernel CONNECTION_FILE [ARGS]``
+    The kernel command of the job's kernelspec: applies the resource limits
+    (address space, CPU time, processes, file size), drops to an unprivileged user id of
+    its own when running as root, and starts IPython with :mod:`autograder.guard` as its
+    prelude.
+"""
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+HIDDEN_NOTE = "# (hidden tests: not shown)"
+
+
+# --------------------------------------------------------------------------- isolation
+_NAMESPACES = None
+
+
+def namespaces_available() -> bool:
+    """True when ``unshare --mount --net --pid`` works here (root on Linux)."""
+    global _NAMESPACES
+    if _NAMESPACES is None:
+        _NAMESPACES = False
+        if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("unshare"):
+            try:
+                probe = subprocess.run(["unshare", "-m", "-n", "-p", "-f", "--mount-proc", "true"],
+                                       capture_output=True, timeout=20)
+                _NAMESPACES = probe.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                _NAMESPACES = False
+    return _NAMESPACES
+
+
+def job_command(config_path: str, isolated: bool) -> list:
+    command = [sys.executable, "-m", "autograder.sandbox", "job", config_path]
+    if isolated:
+        command = ["unshare", "-m", "-n", "-p", "-f", "--kill-child", "--mount-proc"] + command
+    return command
+
+
+def _enter_isolation(config: dict):
+    """Inside fresh namespaces: loopback up, secrets hidden."""
+    subprocess.run(["mount", "--make-rprivate", "/"], check=False, capture_output=True)
+    if shutil.which("ip"):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=False, capture_output=True)
+    else:  # pragma: no cover - iproute2 is present on the course machines
+        _loopback_up()
+    _expose(os.path.realpath(sys.base_prefix), config["course"])
+    for path in config.get("hide", []):
+        if os.path.isdir(path) and not os.path.islink(path):
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k,mode=0555", "hidden", path],
+                           check=False, capture_output=True)
+        elif os.path.isfile(path):
+            subprocess.run(["mount", "--bind", "/dev/null", path], check=False, capture_output=True)
+
+
+def _expose(path: str, scratch: str):
+    """Make ``path`` reachable for the kernel's unprivileged user: an ancestor that others
+    cannot enter (``/root`` when Python lives in root's pyenv) is covered with an empty
+    tmpfs into which only ``path``'s branch is mounted back, which also keeps the rest of
+    that folder out of the student's sight."""
+    parts = path.strip(os.sep).split(os.sep)
+    for depth in range(1, len(parts)):
+        ancestor = os.sep + os.path.join(*parts[:depth])
+        if os.stat(ancestor).st_mode & 0o001:
+            continue
+        branch = os.path.join(ancestor, parts[depth])
+        stage = os.path.join(os.path.dirname(scratch), "stage")
+        os.makedirs(stage, exist_ok=True)
+        subprocess.run(["mount", "--bind", branch, stage], check=True, capture_output=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "covered", ancestor],
+                       check=True, capture_output=True)
+        os.makedirs(branch, exist_ok=True)
+        subprocess.run(["mount", "--move", stage, branch], check=True, capture_output=True)
+        return
+
+
+def _loopback_up():  # pragma: no cover
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sH", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+
+
+# --------------------------------------------------------------------------- nbgrader
+def nbgrader_config(course: str, sheet: str, student: str | None = None, *, cell_timeout: int = 60):
+    """The traitlets configuration of a private course directory."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = course
+    config.CourseDirectory.course_id = "explaining-nn"
+    config.CourseDirectory.db_url = "sqlite:///" + os.path.join(course, "gradebook.db")
+    config.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.nb.py"]
+    config.CourseDirectory.assignment_id = sheet
+    if student:
+        config.CourseDirectory.student_id = student
+    config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    config.Execute.timeout = cell_timeout
+    config.Execute.interrupt_on_timeout = True
+    config.Execute.kernel_name = "python3"
+    config.KernelSpecManager.ensure_native_kernel = False
+    config.Exchange.root = os.path.join(course, "exchange")
+    return config
+
+
+def run_converter(kind: str, config) -> tuple[bool, str]:
+    """Run an nbgrader converter in this process; (success, log text)."""
+    import io
+    import logging
+
+    from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    converter_class = {"generate": GenerateAssignment, "autograde": Autograde, "feedback": GenerateFeedback}[kind]
+    coursedir = CourseDirectory(config=config)
+    converter = converter_class(coursedir=coursedir, config=config)
+    converter.force = True
+    if kind == "autograde":
+        converter.create_student = True
+    if kind == "generate":
+        converter.create_assignment = True
+    if kind == "feedback":
+        converter.config.HTMLExporter.template_name = "feedback"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    converter.log.addHandler(handler)
+    try:
+        converter.start()
+        success = True
+    except Exception as error:  # noqa: BLE001 - reported in the job's status
+        success = False
+        stream.write(f"\n{type(error).__name__}: {error}\n")
+    finally:
+        converter.log.removeHandler(handler)
+    return success, stream.getvalue()
+
+
+def _grade_ignoring_stderr():
+    """nbgrader gives 0 to a test cell that wrote to stderr (a warning, a progress bar);
+    only an error output should cost the points."""
+    import nbgrader.preprocessors.saveautogrades as saveautogrades
+    from nbgrader import utils
+
+    original = utils.determine_grade
+
+    def determine_grade(cell, log=None):
+        if cell.cell_type == "code" and cell.get("outputs"):
+            cell = cell.copy()
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.get("name") == "stderr")]
+        return original(cell, log)
+
+    utils.determine_grade = determine_grade
+    saveautogrades.utils.determine_grade = determine_grade
+
+
+# --------------------------------------------------------------------------- notebook care
+def strip_hidden_tests(source: str) -> str:
+    """Source of a test cell without the hidden-test region."""
+    pattern = re.compile(re.escape(HIDDEN_BEGIN) + r".*?" + re.escape(HIDDEN_END), re.S)
+    source = pattern.sub(HIDDEN_NOTE, source)
+    if HIDDEN_BEGIN in source:  # an unterminated region: drop the rest of the cell
+        source = source.split(HIDDEN_BEGIN)[0] + HIDDEN_NOTE
+    return source
+
+
+def sanitize_for_feedback(notebook, test_ids: set):
+    """Feedback copy: no hidden-test source, no tracebacks reaching into the checks."""
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id not in test_ids:
+            continue
+        cell.source = strip_hidden_tests(cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+    return notebook
+
+
+def cell_outcomes(notebook, test_ids: set) -> dict:
+    """grade_id -> passed / failed / tampering / timeout, from a graded notebook."""
+    outcomes = {}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id not in test_ids or cell.cell_type != "code":
+            continue
+        status = "passed"
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            name = output.get("ename", "")
+            if name == "TamperingDetected":
+                status = "tampering"
+            elif name in ("CellTimeoutError", "KeyboardInterrupt"):
+                status = "timeout"
+            else:
+                status = "failed"
+            break
+        outcomes.setdefault(grade_id, status)
+    return outcomes
+
+
+# --------------------------------------------------------------------------- the job
+def run_job(config: dict) -> dict:
+    import nbformat
+
+    from autograder.guard import cell_hash
+
+    if config.get("isolated"):
+        _enter_isolation(config)
+    _grade_ignoring_stderr()
+    course, sheet, student = config["course"], config["sheet"], config["student"]
+    os.chdir(course)
+    submitted = os.path.join(course, "submitted", student, sheet, sheet + ".ipynb")
+    graded = os.path.join(course, "autograded", student, sheet, sheet + ".ipynb")
+    guard_path = config["guard_config"]
+    with open(guard_path, encoding="utf-8") as stream:
+        guard = json.load(stream)
+    test_cells = guard["test_cells"]  # hash -> grade_id
+    notes, skipped = [], []
+    nb_config = nbgrader_config(course, sheet, student, cell_timeout=config["cell_timeout"])
+    deadline = time.monotonic() + config["timeout"]
+    success, log = False, ""
+    for attempt in range(config.get("attempts", 4)):
+        _reset_progress(config)
+        success, log = _autograde_with_deadline(nb_config, deadline)
+        died = (not success) and re.search(r"DeadKernel|Kernel died|kernel.*(died|dead)|Timeout", log, re.I)
+        if success or not died or time.monotonic() > deadline:
+            break
+        digest = _last_started(config["progress"])
+        if digest is None:
+            break
+        if digest in test_cells:
+            guard["dead_cells"] = sorted(set(guard.get("dead_cells", [])) | {digest})
+            with open(guard_path, "w", encoding="utf-8") as stream:
+                json.dump(guard, stream)
+            skipped.append(test_cells[digest])
+        elif not _disable_cell(submitted, digest, cell_hash):
+            break
+        else:
+            skipped.append("an answer cell")
+        _kill_leftovers()
+    _kill_leftovers()  # nothing the student started may outlive the run
+    result = {"success": success, "log": log[-4000:], "skipped": skipped, "notes": notes}
+    if success and os.path.exists(graded):
+        notebook = nbformat.read(graded, as_version=4)
+        result["outcomes"] = cell_outcomes(notebook, set(test_cells.values()))
+        nbformat.write(sanitize_for_feedback(notebook, set(test_cells.values())), graded)
+        ok, feedback_log = run_converter("feedback", nb_config)
+        result["feedback"] = ok
+        if not ok:
+            result["log"] += "\n" + feedback_log[-2000:]
+        result["tampering"] = _read_reports(config.get("report"))
+    return result
+
+
+def _autograde_with_deadline(nb_config, deadline):
+    """Autograde; SIGALRM ends it when the job's wall-clock budget is spent."""
+    remaining = max(1, int(deadline - time.monotonic()))
+
+    def expire(signum, frame):
+        raise TimeoutError(f"the notebook ran longer than the grader's wall-clock limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(remaining)
+    try:
+        return run_converter("autograde", nb_config)
+    except TimeoutError as error:
+        return False, f"Timeout: {error}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _reset_progress(config):
+    path = config["progress"]
+    with open(path, "w", encoding="ascii"):
+        pass
+    os.chown(path, config.get("uid", os.getuid()), config.get("gid", os.getgid()))
+
+
+def _last_started(path: str):
+    try:
+        with open(path, encoding="ascii", errors="replace") as stream:
+            lines = [line.split() for line in stream if line.startswith("start ")]
+    except OSError:
+        return None
+    return lines[-1][1] if lines and len(lines[-1]) == 2 else None
+
+
+def _disable_cell(path: str, digest: str, cell_hash) -> bool:
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell_hash(cell.source) == digest:
+            cell.source = ("raise RuntimeError('the grader skipped this cell: it ended the kernel "
+                           "(os._exit, a crash or the memory limit) when it ran')")
+            nbformat.write(notebook, path)
+            return True
+    return False
+
+
+def _kill_leftovers():
+    """As PID 1 of the job's namespace, end every other process in it."""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            while True:
+                os.waitpid(-1, os.WNOHANG)
+                break
+        except ChildProcessError:
+            pass
+
+
+def _read_reports(path):
+    found = []
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    continue
+    return found
+
+
+# --------------------------------------------------------------------------- the kernel
+def start_kernel(connection_file: str, extra: list):
+    """Limits, an unprivileged user id, then IPython with the guard as prelude."""
+    settings = json.loads(os.environ["AUTOGRADER_KERNEL"])
+    home = settings["home"]
+    uid, gid = settings.get("uid"), settings.get("gid")
+    private = os.path.join(home, "connection.json")
+    shutil.copyfile(connection_file, private)
+    if uid is not None:
+        os.chown(private, uid, gid)
+    os.chmod(private, 0o600)
+    limits = [(resource.RLIMIT_AS, settings["memory_bytes"]), (resource.RLIMIT_CPU, settings["cpu_seconds"]),
+              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, settings["file_bytes"])]
+    if uid is not None:
+        limits.append((resource.RLIMIT_NPROC, settings["processes"]))
+    for kind, value in limits:
+        try:
+            resource.setrlimit(kind, (value, value))
+        except (ValueError, OSError):
+            pass
+    if uid is not None:
+        cwd = os.path.realpath(os.getcwd())
+        if cwd.startswith(os.path.realpath(settings["autograded"]) + os.sep):
+            os.chmod(cwd, 0o1777)  # the student's code may write files next to the notebook
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AUTOGRADER_KERNEL")}
+    environment.update(HOME=home, MPLCONFIGDIR=os.path.join(home, "mpl"), IPYTHONDIR=settings["ipythondir"],
+                       JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"), OMP_NUM_THREADS="1",
+                       MKL_NUM_THREADS="1", TMPDIR=os.path.join(home, "tmp"))
+    for folder in ("mpl", "runtime", "tmp"):
+        os.makedirs(os.path.join(home, folder), exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", private] + list(extra)
+    os.execve(sys.executable, argv, environment)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["job"]:
+        with open(argv[1], encoding="utf-8") as stream:
+            config = json.load(stream)
+        result = run_job(config)
+        with open(config["result"], "w", encoding="utf-8") as stream:
+            json.dump(result, stream)
+        return 0
+    if argv[:1] == ["kernel"]:
+        start_kernel(argv[1], argv[2:])
+        return 0
+    sys.exit("usage: python -m autograder.sandbox {job CONFIG | kernel CONNECTION_FILE}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

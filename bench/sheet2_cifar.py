@@ -1,0 +1,124 @@
+"""Sheet 2: training the CIFAR-10 network with utils.modules against the same loop in PyTorch.
+
+Both sides start from the same weights, draw the same minibatches of 25 from the same
+training images, minimise the same error (softmax with a default class, mean over the
+minibatch) with plain SGD at learning rate 0.01, and run in float32 on the CPU with one
+thread each (OpenBLAS for NumPy, intra-op threads for PyTorch), in the same process.
+
+    python bench/sheet2_cifar.py [--iterations 10000]
+"""
+import argparse
+import ctypes
+import time
+
+import numpy as np
+import torch
+
+from autograder.sheet2_cifar import reference_buildcnn, reference_trainingstep
+from utils import cifar10
+from utils import modules as md
+from utils.cnn import SumPool2d, conv_from_numpy
+
+ITERATIONS = 10000
+
+
+def _openblas_threads(count=None):
+    """Read (and with ``count``, set) NumPy's OpenBLAS thread count; None when it cannot be found."""
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if getter is not None and setter is not None:
+                    if count is not None:
+                        setter(count)
+                    return getter()
+    return None
+
+
+class _Schedule:
+    """The same minibatch indices for both sides."""
+
+    def __init__(self, n, seed):
+        self.generator = np.random.default_rng(seed)
+        self.n = n
+
+    def permutation(self, n):
+        return self.generator.permutation(n)
+
+
+def _torch_twin(net: md.Network) -> torch.nn.Sequential:
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, md.Convolution):
+            layers.append(conv_from_numpy(layer.W, layer.B))
+        elif isinstance(layer, md.ReLU):
+            layers.append(torch.nn.ReLU())
+        else:
+            layers.append(SumPool2d())
+    return torch.nn.Sequential(*layers)
+
+
+def _train_torch(model, X, labels, iterations, seed):
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
+    schedule = _Schedule(len(X), seed)
+    default = torch.zeros(25, 1)
+    for _ in range(iterations):
+        R = torch.from_numpy(schedule.permutation(len(X))[:25])
+        scores = model(X[R]).flatten(1)
+        loss = torch.nn.functional.cross_entropy(torch.cat([default, scores], dim=1), labels[R] + 1)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+
+def run(iterations=ITERATIONS, seed=0) -> list[dict]:
+    Xtrain, Ttrain = cifar10.load_sample("train")
+    torch_threads = torch.get_num_threads()
+    blas_threads = _openblas_threads()
+    torch.set_num_threads(1)
+    _openblas_threads(1)
+    try:
+        net = reference_buildcnn(np.random.default_rng(seed))
+        model = _torch_twin(net)
+        X_torch = torch.from_numpy(np.ascontiguousarray(Xtrain.transpose(0, 3, 1, 2)))
+        labels = torch.from_numpy(Ttrain.reshape(len(Ttrain), -1).argmax(axis=1))
+
+        start = time.perf_counter()
+        schedule = _Schedule(len(Xtrain), seed)
+        for _ in range(iterations):
+            reference_trainingstep(net, Xtrain, Ttrain, lr=0.01, generator=schedule)
+        ours = time.perf_counter() - start
+
+        start = time.perf_counter()
+        _train_torch(model, X_torch, labels, iterations, seed)
+        peer = time.perf_counter() - start
+
+        # same start, same minibatches: the two networks must still agree
+        twin = _torch_twin(net)
+        X = torch.from_numpy(np.ascontiguousarray(Xtrain[:100].transpose(0, 3, 1, 2)))
+        with torch.no_grad():
+            gap = float((twin(X) - model(X)).abs().max() / model(X).abs().max())
+    finally:
+        torch.set_num_threads(torch_threads)
+        if blas_threads:
+            _openblas_threads(blas_threads)
+    return [{
+        "name": f"sheet2: {iterations} SGD iterations, NumPy modules vs PyTorch CPU (float32, 1 thread)",
+        "ours_s": ours,
+        "peer": f"torch {torch.__version__} (CPU, same network and loop)",
+        "peer_s": peer,
+        "ratio": ours / peer,
+        "relative_gap_of_scores": gap,
+    }]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--iterations", type=int, default=ITERATIONS)
+    args = parser.parse_args()
+    for row in run(args.iterations):
+        print(row)

@@ -1,0 +1,101 @@
+"""Benchmark of sheet 4: Integrated Gradients with 50 steps, the course's reference
+(:func:`autograder.sheet4_influence.integrated_gradients`) against Captum's
+``IntegratedGradients(method="riemann_right")``, timed in the same process on the same
+model, input, baseline and batch size.
+
+The model is the largest one sheet 4 uses: the model of sheet 3 from
+:func:`utils.vgg.load_vgg` (ImageNet VGG-16 on a 224×224 image when its weights are
+installed, otherwise the course's CIFAR-10 VGG on a 32×32 image).  With
+``SHEET4_BENCH_VGG16=1`` the VGG-16 architecture at 224×224 is timed as well, with random
+weights when the ImageNet ones are absent (the arithmetic, and so the time, does not depend
+on the weights).
+
+    python bench/sheet4_influence.py
+"""
+import os
+import time
+
+import torch
+import torchvision
+from captum.attr import IntegratedGradients
+
+from autograder import sheet4_influence as ref
+
+STEPS = 50
+REPEATS = 3
+
+
+def _sheet_model():
+    """(name, model, input shape, batch size) of the model sheet 4 explains with VGG."""
+    from utils import vgg
+
+    try:
+        loaded = vgg.load_vgg()
+        model, kind = loaded.model, loaded.kind
+    except vgg.WeightsUnavailable:  # the trained CIFAR weights are missing: same arithmetic untrained
+        model, kind = vgg.cifar_vgg().eval(), "cifar"
+    if kind == "imagenet":
+        return "IG 50 steps, VGG-16 (ImageNet) 224x224", model, (3, 224, 224), 10
+    return "IG 50 steps, course CIFAR-10 VGG 32x32", model, (3, 32, 32), STEPS
+
+
+def _vgg16_random():
+    torch.manual_seed(0)
+    return "IG 50 steps, VGG-16 architecture 224x224", torchvision.models.vgg16(weights=None).eval(), (3, 224, 224), 10
+
+
+def _time(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def measure(name, model, shape, batch_size) -> dict:
+    """Best of REPEATS interleaved runs of ours and Captum's; checks that they agree."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+    generator = torch.Generator().manual_seed(4)
+    x = torch.rand(shape, generator=generator) * 2 - 1
+    baseline = torch.zeros(shape)
+    with torch.no_grad():
+        target = int(model(x[None]).argmax())
+    ours_fn = lambda: ref.integrated_gradients(lambda B: model(B)[:, target], x, baseline, STEPS, batch_size)  # noqa: E731
+    captum = IntegratedGradients(model)
+    peer_fn = lambda: captum.attribute(  # noqa: E731
+        x[None], baselines=baseline[None], target=target, n_steps=STEPS, method="riemann_right",
+        internal_batch_size=batch_size,
+    )[0]
+    ours_result, peer_result = ours_fn(), peer_fn()  # warm-up, and the agreement check
+    scale = float(peer_result.abs().max())
+    difference = float((ours_result - peer_result).abs().max())
+    if difference > 1e-4 * scale + 1e-7:
+        raise AssertionError(f"{name}: ours and Captum differ by {difference:.3g} (scale {scale:.3g})")
+    ours_s, peer_s = float("inf"), float("inf")
+    for _ in range(REPEATS):
+        ours_s = min(ours_s, _time(ours_fn))
+        peer_s = min(peer_s, _time(peer_fn))
+    return {
+        "name": name,
+        "ours_s": ours_s,
+        "peer": f"captum {__import__('captum').__version__} IntegratedGradients(riemann_right)",
+        "peer_s": peer_s,
+        "ratio": ours_s / peer_s,
+        "max_abs_difference": difference,
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run() -> list[dict]:
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
+    models = [_sheet_model()]
+    if os.environ.get("SHEET4_BENCH_VGG16") == "1" and "VGG-16 (ImageNet)" not in models[0][0]:
+        models.append(_vgg16_random())
+    return [measure(*spec) for spec in models]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['name']}: ours {row['ours_s']:.3f} s, {row['peer']} {row['peer_s']:.3f} s, "
+              f"ratio {row['ratio']:.3f} (batch {row['batch_size']}, {row['threads']} thread(s), "
+              f"max |difference| {row['max_abs_difference']:.2g})")

@@ -1,0 +1,541 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Sheet 3: Explaining a VGG network — Gradient×Input, LRP and the gradient family
+#
+# In this sheet you explain the decisions of a VGG network (Simonyan & Zisserman, "Very
+# deep convolutional networks for large-scale image recognition", ICLR 2015) with
+#
+# * **Gradient×Input**, $R_i = x_i\,\partial f/\partial x_i$;
+# * **Layer-wise Relevance Propagation** (LRP; Montavon et al., "Layer-Wise Relevance
+#   Propagation: An Overview", 2019), implemented with the *gradient trick*;
+# * the **gradient family**: saliency maps (Simonyan et al., "Deep inside convolutional
+#   networks", 2013), DeconvNet (Zeiler & Fergus, 2014) and guided backpropagation
+#   (Springenberg et al., "Striving for simplicity", 2015);
+# * **activation visualisation** and **class-model visualisation**;
+#
+# and you look at the **saturation** problem of gradients.
+#
+# **Which model.** The sheet works with two models through the same code:
+#
+# * torchvision's VGG-16 with ImageNet weights, when its weights are in your torch cache,
+#   together with an image of your own (set `IMAGE_PATH` below; class 483 is "castle");
+# * otherwise the course's VGG-style CIFAR-10 network (torchvision's `VGG` class with three
+#   blocks of two convolutions, trained by `python -m utils.train_vgg`; its weights ship
+#   with the course), explained on CIFAR-10 test images.
+#
+# The cell below says which one is used. Nothing is downloaded. You will write nine pieces
+# of code (29 points, checked automatically) and answer one question (2 points, read by
+# the instructors). When the notebook is graded it runs in *fast mode* (fewer images and
+# optimisation steps); the checks use their own small random networks.
+
+# %%
+import copy
+
+import matplotlib.pyplot as plt
+import numpy
+import torch
+from tqdm.auto import tqdm
+
+import utils
+from utils import vgg
+from utils.runmode import pick
+
+torch.manual_seed(0)
+torch.set_num_threads(2)
+
+IMAGE_PATH = None  # e.g. "castle.jpg": an image of your own for the ImageNet VGG-16
+
+loaded = None
+if IMAGE_PATH is not None:
+    try:
+        loaded = vgg.load_vgg("imagenet")  # the torch cache only; download=True would fetch the weights
+    except vgg.WeightsUnavailable as error:
+        print(error)
+if loaded is not None:
+    X = vgg.imagenet_image(IMAGE_PATH)
+    c = vgg.CASTLE
+else:
+    loaded = vgg.load_vgg("cifar")
+    images, labels = vgg.cifar_test_images(100)
+    with torch.no_grad():
+        predicted = loaded.model(images).argmax(1).numpy()
+    first = int(numpy.flatnonzero(predicted == labels)[0])  # the first correctly classified image
+    X, c = images[first:first + 1], int(labels[first])
+model = loaded.model
+print("Model:", loaded.description)
+print(f"Explaining class {c} ({loaded.classes[c]}) for an input of shape {tuple(X.shape)}")
+
+# %% [markdown]
+# The model takes NCHW tensors normalised per channel, $x = (\text{pixel} - \mu)/\sigma$
+# with pixels in $[0, 1]$. For the CIFAR-10 network $\mu = \sigma = 0.5$, i.e. the
+# course's $[-1, 1]$ scale, so the **pixel box** of the zB rule below is
+# $[L, H] = [-1, 1]$ in every channel; for VGG-16 it is
+# $[(0-\mu_c)/\sigma_c, (1-\mu_c)/\sigma_c]$ with the ImageNet mean and standard deviation.
+# `loaded.normalisation.bounds(X)` returns $L$ and $H$ shaped like `X`.
+
+# %%
+L, H = loaded.normalisation.bounds(X)
+print("pixel box per channel:", L[0, :, 0, 0].tolist(), H[0, :, 0, 0].tolist())
+utils.images(loaded.normalisation.to_pixels(X), value_range=(0, 1));
+
+# %% [markdown]
+# ## Exercise 1: Gradient × Input (3 points)
+#
+# Let $f_c$ be the output neuron of class $c$ and $\mathbf{x}$ the input. Gradient×Input
+# assigns to input dimension $i$ the relevance
+#
+# $$R_i = \big[\nabla f_c(\mathbf{x})\big]_i \, x_i .$$
+#
+# For a piecewise-linear, positively homogeneous network (ReLU, no biases) this is the
+# first-order Taylor expansion at the root point $\tilde{\mathbf{x}} = \varepsilon
+# \mathbf{x}$, $\varepsilon \to 0$, and $\sum_i R_i = f_c(\mathbf{x})$.
+#
+# **Task.** Write `gradient_x_input(model, X, c)` for a batch `X` of shape (N, C, H, W):
+# it returns a tensor of the same shape holding $R_i$ for each image, explaining
+# `model(X)[:, c]`. Do not change `X` or the model.
+
+# %% nbgrader={"grade": false, "grade_id": "gradient_x_input", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gradient_x_input(model, X, c):
+    ### BEGIN SOLUTION
+    X = X.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(X)[:, c].sum(), X)
+    return (X * gradient).detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gradient_x_input", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+R_gi = gradient_x_input(model, X, c)
+assert R_gi.shape == X.shape, "one relevance score per input dimension"
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_gradient_x_input(gradient_x_input)
+### END HIDDEN TESTS
+
+# %%
+utils.visualize(R_gi);
+
+# %% [markdown]
+# The map is noisy, with much positive (red) and negative (blue) evidence side by side.
+#
+# ## Exercise 2: LRP by the gradient trick (5 + 5 points)
+#
+# LRP redistributes the class score layer by layer. The *gradient trick* obtains it as a
+# Gradient×Input with a modified gradient: in each layer the output keeps its value $z$,
+# but it is written as $p \cdot [z/p]_{\text{cst.}}$, where $p$ is the denominator of
+# the chosen rule and $[\cdot]_{\text{cst.}}$ is detached from differentiation. The rules:
+#
+# * **first convolution** (sees pixels): the zB rule with the pixel box $[l_i, h_i]$,
+#   $$R_i = \sum_j \frac{x_i w_{ij} - l_i w_{ij}^+ - h_i w_{ij}^-}{\sum_{i'} x_{i'} w_{i'j} - l_{i'} w_{i'j}^+ - h_{i'} w_{i'j}^-} R_j ,$$
+#   $(\cdot)^+ = \max(0, \cdot)$, $(\cdot)^- = \min(0, \cdot)$;
+# * **other convolutions**: LRP-$\gamma$,
+#   $$R_j = \sum_k \frac{a_j (w_{jk} + \gamma w_{jk}^+)}{\sum_{0,j'} a_{j'} (w_{j'k} + \gamma w_{j'k}^+)} R_k ,$$
+#   where the index 0 stands for the bias (also transformed as $b + \gamma b^+$);
+# * **dense layers**: left as they are, so that the ordinary gradient flows (this is
+#   LRP-0, $R_j = \sum_k a_j w_{jk} R_k / z_k$).
+#
+# The zB layer is given (`utils.vgg.ConvPx`): with $p_j = \sum_i x_i w_{ij} - l_i
+# w_{ij}^+ - h_i w_{ij}^-$ and $z_j = \sum_i x_i w_{ij}$ its forward pass returns
+# $p_j \cdot [z_j/p_j]_{\text{cst.}}$. `utils.newlayer(layer, g)` copies a layer with its
+# parameters mapped by `g`:
+#
+# ```python
+# class ConvPx(torch.nn.Module):
+#     def __init__(self, conv):
+#         super().__init__()
+#         self.conv = conv
+#         self.pconv = utils.newlayer(conv, lambda p: p.clamp(min=0))
+#         self.nconv = utils.newlayer(conv, lambda p: p.clamp(max=0))
+#
+#     def forward(self, inputs):
+#         X, L, H = inputs
+#         z = self.conv(X)
+#         p = z - self.pconv(L) - self.nconv(H)
+#         return p * (z / p).detach()
+# ```
+#
+# **Task (a).** Write the class `Conv(conv, gamma)` for the other convolutions: its
+# forward pass returns the values of `conv(X)`, and its gradient implements LRP-$\gamma$
+# with $p_k = \sum_j a_j (w_{jk} + \gamma w_{jk}^+) + b_k + \gamma b_k^+$. Do not change the
+# weights of `conv`.
+
+# %% nbgrader={"grade": false, "grade_id": "Conv", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class Conv(torch.nn.Module):
+    ### BEGIN SOLUTION
+    def __init__(self, conv, gamma):
+        super().__init__()
+        self.conv = conv
+        self.pconv = utils.newlayer(conv, lambda p: p + gamma * p.clamp(min=0))
+
+    def forward(self, X):
+        z = self.conv(X)
+        p = self.pconv(X)
+        return p * (z / p).detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_Conv", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+_conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+_a = torch.rand(1, 2, 5, 5)
+assert torch.allclose(Conv(_conv, 0.25)(_a), _conv(_a), atol=1e-6), "the forward pass must keep the values conv(X)"
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_conv(Conv)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The LRP model replaces the convolutions of `model.features`, found from the model's
+# structure, not from fixed indices: `vgg.conv_blocks(model)` lists the indices of the
+# convolutions block by block (a block ends at a max-pooling layer), `vgg.first_conv(model)`
+# is the index of the first one, and `vgg.block_gamma(b)` the $\gamma$ of block $b$:
+# $10^{-b/2}$, i.e. $1, 10^{-0.5}, 10^{-1}, 10^{-1.5}, 10^{-2}$ for the five blocks of
+# VGG-16 ($\gamma$ large in the lower layers, close to zero at the top).
+
+# %%
+print("convolution blocks:", vgg.conv_blocks(model), "first convolution:", vgg.first_conv(model))
+print("γ per block:", [round(vgg.block_gamma(b), 4) for b in range(len(vgg.conv_blocks(model)))])
+
+# %% [markdown]
+# **Task (b).** Write `build_lrp_model(model)`, which returns a **copy** of the model whose
+# first convolution is wrapped in `vgg.ConvPx` and every other convolution in
+# `Conv(conv, γ of its block)`, and `lrp(lrpmodel, X, c, L, H)`, the extended
+# Gradient×Input over $(X, L, H)$:
+#
+# $$R = X \odot \frac{\partial y_c}{\partial X} + L \odot \frac{\partial y_c}{\partial L} + H \odot \frac{\partial y_c}{\partial H}, \qquad y = \texttt{lrpmodel}((X, L, H)).$$
+
+# %% nbgrader={"grade": false, "grade_id": "lrp", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def build_lrp_model(model):
+    ### BEGIN SOLUTION
+    lrpmodel = copy.deepcopy(model).eval()
+    features = lrpmodel.features
+    first = vgg.first_conv(lrpmodel)
+    for block, indices in enumerate(vgg.conv_blocks(lrpmodel)):
+        for i in indices:
+            features[i] = vgg.ConvPx(features[i]) if i == first else Conv(features[i], vgg.block_gamma(block))
+    return lrpmodel
+    ### END SOLUTION
+
+
+def lrp(lrpmodel, X, c, L, H):
+    ### BEGIN SOLUTION
+    X, L, H = (t.detach().clone().requires_grad_(True) for t in (X, L, H))
+    lrpmodel((X, L, H))[:, c].sum().backward()
+    return (X * X.grad + L * L.grad + H * H.grad).detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lrp", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+lrpmodel = build_lrp_model(model)
+R_lrp = lrp(lrpmodel, X, c, L, H)
+assert R_lrp.shape == X.shape
+assert isinstance(model.features[vgg.first_conv(model)], torch.nn.Conv2d), "build_lrp_model must not change model"
+print(f"sum of relevance {float(R_lrp.sum()):.4f}, logit {float(model(X)[0, c]):.4f}")
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_lrp(build_lrp_model, lrp)
+### END HIDDEN TESTS
+
+# %%
+utils.visualize(R_lrp);
+
+# %% [markdown]
+# Most of the noise is gone: red marks the patterns the network used for the class,
+# blue those that speak against it. The relevance sums to the logit up to what the
+# biases absorb.
+#
+# ## Exercise 3: Saliency maps (2 points)
+#
+# Simonyan et al. linearise the class score around the image, $S_c(I) \approx w^\top I
+# + b$ with $w = \partial S_c / \partial I$, and show for pixel $(i, j)$ of a colour
+# image $M_{ij} = \max_{\text{channel}} |w_{h(i, j, \text{channel})}|$: the pixels whose
+# change affects the score most.
+#
+# **Task.** Write `saliency(model, X, c)`, returning a tensor of shape (N, H, W).
+
+# %% nbgrader={"grade": false, "grade_id": "saliency", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def saliency(model, X, c):
+    ### BEGIN SOLUTION
+    X = X.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(X)[:, c].sum(), X)
+    return gradient.abs().amax(dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_saliency", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+M = saliency(model, X, c)
+assert M.shape == (X.shape[0], X.shape[2], X.shape[3])
+assert float(M.min()) >= 0
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_saliency(saliency)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4: DeconvNet and guided backpropagation (5 points)
+#
+# Both methods run the ordinary backward pass through convolutions, dense layers and
+# max-pooling (gradient to the winner of each pooling window) and change only the ReLU
+# $a = \max(0, x)$. With $g = \partial f/\partial a$ arriving from above, the signal sent
+# below the ReLU is
+#
+# | method | backward through the ReLU |
+# |---|---|
+# | gradient | $g \cdot \mathbf{1}(x > 0)$ |
+# | DeconvNet | $g \cdot \mathbf{1}(g > 0)$ |
+# | guided backprop | $g \cdot \mathbf{1}(x > 0) \cdot \mathbf{1}(g > 0)$ |
+#
+# A `torch.autograd.Function` defines both passes of an operation: `forward(ctx, x)`
+# computes the output (and may keep tensors with `ctx.save_for_backward`), `backward(ctx,
+# grad_output)` returns the signal for the input. `vgg.replace_relus(model, make)` returns
+# a copy of `model` with every `torch.nn.ReLU` module replaced by `make()`. Swapping the
+# modules, rather than attaching hooks to them, stays correct when a ReLU works in place
+# (`inplace=True`, as in torchvision's VGG) and when one ReLU module is used twice.
+#
+# **Task.** Write the two functions `DeconvReLU` and `GuidedReLU`, and
+# `modified_gradient(model, X, c, function)`, the gradient of `model(X)[:, c]` with
+# respect to `X` through a copy of the model whose ReLUs apply `function`
+# (`ReLUWith(function)` below wraps a function as a module). Leave `model` as it was.
+
+# %% nbgrader={"grade": false, "grade_id": "modified_relus", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ReLUWith(torch.nn.Module):
+    """A ReLU module whose forward and backward passes are those of ``function``."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, x):
+        return self.function.apply(x)
+
+
+class DeconvReLU(torch.autograd.Function):
+    ### BEGIN SOLUTION
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output.clamp(min=0)
+    ### END SOLUTION
+
+
+class GuidedReLU(torch.autograd.Function):
+    ### BEGIN SOLUTION
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output.clamp(min=0) * (x > 0)
+    ### END SOLUTION
+
+
+def modified_gradient(model, X, c, function):
+    ### BEGIN SOLUTION
+    modified = vgg.replace_relus(model, lambda: ReLUWith(function))
+    X = X.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(modified(X)[:, c].sum(), X)
+    return gradient
+    ### END SOLUTION
+
+
+def deconvnet(model, X, c):
+    return modified_gradient(model, X, c, DeconvReLU)
+
+
+def guided_backprop(model, X, c):
+    return modified_gradient(model, X, c, GuidedReLU)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_modified_relus", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+G_deconv, G_guided = deconvnet(model, X, c), guided_backprop(model, X, c)
+assert G_deconv.shape == X.shape and G_guided.shape == X.shape
+_x = torch.tensor([-1.0, 2.0], requires_grad=True)
+GuidedReLU.apply(_x).backward(torch.tensor([3.0, -4.0]))
+assert _x.grad.tolist() == [0.0, 0.0], "guided backprop keeps a signal only where x > 0 and the signal > 0"
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_modified_relus(deconvnet, guided_backprop)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5: Activation visualisation (2 points)
+#
+# The feature maps of a layer show which patterns it responds to: lower layers respond to
+# edges, colours and textures, higher layers to larger parts.
+#
+# **Task.** Write `activations(model, X, indices)`, returning the list of outputs of
+# `model.features[i]` for each `i` in `indices` (in that order), each of shape
+# (N, channels, height, width). Beware: a later in-place ReLU overwrites the output of the
+# convolution before it, so keep copies.
+
+# %% nbgrader={"grade": false, "grade_id": "activations", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def activations(model, X, indices):
+    ### BEGIN SOLUTION
+    outputs, h = {}, X
+    with torch.no_grad():
+        for i, layer in enumerate(model.features[:max(indices) + 1]):
+            h = layer(h)
+            outputs[i] = h.clone()
+    return [outputs[i] for i in indices]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_activations", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_blocks = vgg.conv_blocks(model)
+_chosen = [_blocks[0][0] + 1, _blocks[-1][-1] + 1]  # after the first and after the last ReLU
+maps = activations(model, X, _chosen)
+assert len(maps) == 2 and maps[0].shape[:2] == (1, model.features[_blocks[0][0]].out_channels)
+assert float(maps[0].min()) >= 0, "a ReLU output is never negative"
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_activations(activations)
+### END HIDDEN TESTS
+
+# %%
+for index, fmap in zip(_chosen, maps):
+    print(f"features[{index}]: first 16 of {fmap.shape[1]} feature maps ({fmap.shape[2]}×{fmap.shape[3]})")
+    utils.images(fmap[0, :16, None].expand(-1, 3, -1, -1) / fmap[0, :16].amax().clamp(min=1e-6), columns=8,
+                 value_range=(0, 1));
+
+# %% [markdown]
+# ## Exercise 6: Class-model visualisation (3 points)
+#
+# Which image does the network consider a typical member of class $c$? Simonyan et al.
+# maximise the class *score* (not the softmax probability, which can also grow by
+# lowering the other classes) with an $L_2$ penalty:
+#
+# $$I^\star = \arg\max_I \; S_c(I) - \lambda \lVert I \rVert_2^2 .$$
+#
+# **Task.** Write `class_model(model, c, shape, lam, steps, lr)`: start from
+# $I = 0$ (a float32 tensor of shape `shape`), make `steps` plain gradient-ascent steps
+# $I \leftarrow I + \text{lr} \cdot \nabla_I \big(S_c(I) - \lambda \lVert I \rVert^2\big)$
+# with $S_c(I)$ = `model(I)[0, c]`, show a progress bar (`tqdm`) and return $I$. The
+# parameters of the model must not change.
+
+# %% nbgrader={"grade": false, "grade_id": "class_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def class_model(model, c, shape, lam, steps, lr):
+    ### BEGIN SOLUTION
+    image = torch.zeros(shape, requires_grad=True)
+    for _ in tqdm(range(steps), desc=f"class {c}", leave=False):
+        objective = model(image)[0, c] - lam * (image ** 2).sum()
+        (gradient,) = torch.autograd.grad(objective, image)
+        with torch.no_grad():
+            image += lr * gradient
+    return image.detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_class_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+I_star = class_model(model, c, X.shape, lam=0.05, steps=pick(200, 10), lr=0.5)
+assert I_star.shape == X.shape
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_class_model(class_model)
+### END HIDDEN TESTS
+
+# %%
+print(f"score of class {c}: {float(model(I_star)[0, c]):.2f} (blank image: {float(model(0 * X)[0, c]):.2f})")
+utils.images(I_star / I_star.abs().max(), value_range=(-1, 1));
+
+# %% [markdown]
+# ## Exercise 7: Saturation (2 + 2 points)
+#
+# Gradients and perturbations miss features whose effect has *saturated*. Take
+#
+# $$y(i_1, i_2) = 1 - \max(0, 1 - i_1 - i_2),$$
+#
+# which equals $i_1 + i_2$ while $i_1 + i_2 < 1$ and $1$ beyond.
+#
+# **Task (a).** Write `saturation(i1, i2)`, returning the tuple
+# $(y, \partial y/\partial i_1, \partial y/\partial i_2)$ as floats, computed with torch's
+# automatic differentiation.
+
+# %% nbgrader={"grade": false, "grade_id": "saturation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def saturation(i1, i2):
+    ### BEGIN SOLUTION
+    inputs = torch.tensor([float(i1), float(i2)], requires_grad=True)
+    y = 1 - torch.relu(1 - inputs[0] - inputs[1])
+    y.backward()
+    return float(y.detach()), float(inputs.grad[0]), float(inputs.grad[1])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_saturation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+print("at (1, 1):", saturation(1.0, 1.0))
+assert len(saturation(0.2, 0.3)) == 3
+### BEGIN HIDDEN TESTS
+from autograder import sheet3_vgg as _grader
+
+_grader.check_saturation(saturation)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "saturation_answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Task (b).** At $(i_1, i_2) = (1, 1)$ the output is $y = 1$. What do the gradient and
+# Gradient×Input attribute to the two inputs there, and why is that a poor explanation?
+# What does removing only one input (perturbation) show?
+#
+# === BEGIN MARK SCHEME ===
+# The gradient is $(0, 0)$ because the ReLU is inactive ($1 - i_1 - i_2 = -1 < 0$), so
+# Gradient×Input gives $R = (0, 0)$ although $y = 1$: nothing explains the output and
+# $\sum_i R_i \ne y$. Removing one input leaves $y(0, 1) = y(1, 0) = 1$, so each input
+# alone seems irrelevant too; the effect is saturated, both inputs together (or either)
+# produce it. A full answer names the zero gradient, the missing conservation and the
+# saturation of single-input perturbations.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# ## Comparison
+#
+# Every method on the same image, positive evidence red and negative blue, each map
+# scaled to its own largest magnitude (the saliency map is non-negative).
+
+# %%
+panel = {
+    "Gradient×Input": R_gi,
+    "LRP": R_lrp,
+    "saliency": saliency(model, X, c),
+    "DeconvNet": deconvnet(model, X, c),
+    "guided backprop": guided_backprop(model, X, c),
+}
+vgg.comparison_panel(loaded.normalisation.to_pixels(X), panel);
+
+# %% [markdown]
+# ## Which explanation is more faithful? Pixel flipping
+#
+# Remove pixels in the order of their relevance, most relevant first (set them to the
+# mean colour, 0 after normalisation), and follow the class score: the faster it drops,
+# the better the explanation found what the network uses. The area under the curve
+# (AUC, lower is better) summarises it over many test images, each explained for its
+# own true class.
+
+# %%
+if loaded.kind == "cifar":
+    test_X, test_labels = vgg.cifar_test_images(pick(64, 8))
+    curves = {}
+    for name, explain in (("Gradient×Input", lambda x, k: gradient_x_input(model, x, k)),
+                          ("LRP", lambda x, k: lrp(lrpmodel, x, k, *loaded.normalisation.bounds(x)))):
+        rows = []
+        for k in range(10):  # explain each image for its own class, ten classes at a time
+            chosen = numpy.flatnonzero(test_labels == k)
+            if len(chosen):
+                rows.append(vgg.pixel_flipping(model, test_X[chosen], explain(test_X[chosen], k), k))
+        curves[name] = numpy.concatenate(rows)
+    for name, curve in curves.items():
+        plt.plot(numpy.linspace(0, 1, curve.shape[1]), curve.mean(0), label=f"{name}: AUC {vgg.flipping_auc(curve):.2f}")
+    plt.xlabel("fraction of pixels removed"); plt.ylabel("class score (mean)"); plt.legend();

@@ -1,0 +1,96 @@
+"""Fixtures of the browser test: the student copy, JupyterLab in it, and chromium.
+
+Without Debian's chromium or Playwright for Python the tests skip, saying how to install
+them (``bash tests/browser/install.sh``); with ``COURSE_REQUIRE_BROWSER=1`` (set by
+``make test-browser``) they fail instead, so that a missing install cannot pass quietly.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import student_lab  # noqa: E402
+
+BROWSER_REQUIRED = os.environ.get("COURSE_REQUIRE_BROWSER", "0") not in ("", "0")
+
+
+def _missing(reason: str):
+    message = f"{reason}; install with: bash tests/browser/install.sh"
+    if BROWSER_REQUIRED:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = student_lab.find_chromium()
+    if path is None:
+        _missing("Debian's chromium is not installed (/usr/bin/chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright_api():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed")
+    with sync_playwright() as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_api, chromium_path):
+    # The test machines run as root, where chromium's sandbox cannot start.
+    browser = playwright_api.chromium.launch(
+        executable_path=chromium_path, headless=True,
+        args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    student_lab.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return student_lab.ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def student_copy(tmp_path_factory) -> Path:
+    """A temporary copy of the student bundle; notebooks are edited only there."""
+    try:
+        root, origin = student_lab.make_student_copy(tmp_path_factory.mktemp("student"))
+    except RuntimeError as error:
+        pytest.skip(f"no student material to test yet: {error}")
+    print(f"\nstudent copy at {root}, made from {origin}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def lab(student_copy, tmp_path_factory, artifacts, browser):
+    # Depends on `browser` so that a missing browser skips before a server starts.
+    server = student_lab.JupyterLab(
+        student_copy, tmp_path_factory.mktemp("jupyterlab"),
+        env={"COURSE_FAST_MODE": "1"}, log_path=artifacts / "jupyterlab.log",
+    )
+    started = time.monotonic()
+    with server:
+        print(f"\nJupyterLab answered after {time.monotonic() - started:.1f} s on {server.base_url}")
+        yield server
+
+
+@pytest.fixture
+def page(browser, lab):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+    lab.shutdown_kernels()
