@@ -43,7 +43,12 @@ demo: $(STAMP) $(CIFAR_TARGET)
 	$(PY) -m autograder demo
 
 test: $(STAMP) $(CIFAR_TARGET)
-	$(PY) -m pytest -ra tests
+	bash tests/browser/install.sh
+	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra tests
+
+test-browser: $(STAMP)
+	bash tests/browser/install.sh
+	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra tests/browser
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab assignments/

@@ -95,6 +95,7 @@ def prepare_sheet(name: str, source_root: Path, work: Path, master_db: Path) -> 
     course = work / f"template-{name}"
     shutil.copytree(source_dir, course / "source" / name,
                     ignore=shutil.ignore_patterns("*.nb.py", ".ipynb_checkpoints", "__pycache__"))
+    os.chmod(course, 0o700)  # it holds the solutions: no kernel user may enter
     config = sandbox.nbgrader_config(str(course), name)
     ok, log = sandbox.run_converter("generate", config)
     if not ok:
@@ -347,10 +348,6 @@ class Grader:
             shutil.copyfile(sheet.source_dir / relative, target)
         home = job / "home"
         home.mkdir()
-        (job / "ipython" / "profile_default").mkdir(parents=True)
-        (job / "ipython" / "profile_default" / "ipython_kernel_config.py").write_text(
-            "c.InteractiveShellApp.exec_lines = ['import autograder.guard as _g; _g.install(); del _g']\n"
-            "c.HistoryManager.enabled = False\n")
         spec = job / "jupyter" / "kernels" / "python3"
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(json.dumps({
@@ -375,7 +372,7 @@ class Grader:
             os.chmod(course / "source", 0o700)
             os.chmod(self.work, 0o711)
         (job / "job.json").write_text(json.dumps(config))
-        kernel = {"home": str(home), "uid": uid, "gid": gid, "ipythondir": str(job / "ipython"),
+        kernel = {"home": str(home), "uid": uid, "gid": gid,
                   "memory_bytes": int(self.limits.memory_gb * 2**30), "cpu_seconds": self.limits.cpu_seconds,
                   "processes": self.limits.processes, "file_bytes": self.limits.file_mb * 2**20,
                   "autograded": str(course / "autograded")}
@@ -425,6 +422,8 @@ class Grader:
                 status = "needs manual grading"
             else:
                 status = outcomes.get(grade_id, "not graded")
+                if grade_id in tampered:
+                    status = "tampering"
             result.cells[grade_id] = (score if status in ("passed", "needs manual grading") else 0.0, status)
         if outcome.get("skipped"):
             result.notes.append("kernel ended in " + ", ".join(outcome["skipped"]) + " (skipped, rest graded)")
@@ -446,21 +445,19 @@ class Grader:
 
 
 def read_scores(db: Path, student: str, sheet: str) -> dict:
-    """grade_id -> auto score (manual score when present) in a job's gradebook."""
-    import sqlite3
+    """grade_id -> score (the manual score when there is one) in a job's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
 
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = connection.execute(
-            "SELECT grade_cells.name, grade.auto_score, grade.manual_score FROM grade "
-            "JOIN grade_cells ON grade.cell_id = grade_cells.id "
-            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN assignment ON submitted_assignment.assignment_id = assignment.id "
-            "WHERE submitted_assignment.student_id = ? AND assignment.name = ?", (student, sheet)).fetchall()
-    finally:
-        connection.close()
-    return {name: (manual if manual is not None else auto) for name, auto, manual in rows}
+    scores = {}
+    with Gradebook(f"sqlite:///{db}", course_id="explaining-nn") as gradebook:
+        try:
+            submission = gradebook.find_submission(sheet, student)
+        except MissingEntry:
+            return scores
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                scores[grade.name] = grade.manual_score if grade.manual_score is not None else grade.auto_score
+    return scores
 
 
 # ----------------------------------------------------------------------------- merging
@@ -538,6 +535,7 @@ def grade(submissions: Path, out: Path, *, sheets=None, jobs: int = 1, source: P
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     try:
         students = discover(submissions, work)
+        (work / "unzipped").mkdir(mode=0o700)
         folders, notes = {}, {}
         names = sheets or available_sheets(source)
         for student, entry in students.items():

@@ -47,7 +47,8 @@ _MISSING = object()
 #: Values that libraries legitimately rebind while they run (counters, registries, names).
 _BOOKKEEPING = (int, str, bytes, set, frozenset, dict, list, tuple, type(None))
 #: Builtins that IPython itself replaces while a cell runs (its ``builtin_trap``).
-_IPYTHON_BUILTINS = frozenset({"exit", "quit", "get_ipython", "display", "_", "__", "___", "dreload"})
+_IPYTHON_BUILTINS = frozenset({"exit", "quit", "get_ipython", "display", "_", "__", "___", "dreload",
+                               "input", "raw_input", "getpass"})  # ipykernel swaps these per request
 
 
 def cell_hash(source: str) -> str:
@@ -167,6 +168,8 @@ class Guard:
         self.snapshot = Snapshot()
         self.threads = set()
         self.hook = None
+        self.cached = None  # (source, transformed lines) of the cell about to run
+        self.current_test = None  # grade_id of the test cell running now
 
     # -- progress log, read by the grading command after a dead kernel ----------------
     def log(self, event: str, digest: str):
@@ -206,7 +209,16 @@ class Guard:
         return found
 
     def transform(self, lines):
+        # IPython transforms a cell twice (ipykernel, then run_cell); both must agree,
+        # or the first call's restoration would hide the tampering from the second.
         source = "".join(lines)
+        if self.cached is not None and self.cached[0] == source:
+            return list(self.cached[1])
+        transformed = self._transform(lines, source)
+        self.cached = (source, list(transformed))
+        return transformed
+
+    def _transform(self, lines, source):
         digest = cell_hash(source)
         grade_id = self.test_cells.get(digest)
         if grade_id is None:
@@ -222,6 +234,7 @@ class Guard:
             self.record(grade_id, found)
             name = self._inject(TamperingDetected(_message(found)))
             return [f"raise {name}\n"]
+        self.current_test = grade_id
         after = "_guard_after_" + secrets.token_hex(8)
         shell.user_ns[after] = lambda: self.after_test(grade_id, after)
         return list(lines) + ["\n", f"{after}()\n"]
@@ -232,6 +245,16 @@ class Guard:
         if found:
             self.record(grade_id, found)
             raise TamperingDetected(_message(found))
+
+    def after_cell(self, result=None):
+        """After every test cell, failed ones included (their appended check did not run):
+        restore and report, so the tampering costs this test and not the next one."""
+        grade_id, self.current_test = self.current_test, None
+        if grade_id is None:
+            return
+        found = self.problems()
+        if found:
+            self.record(grade_id, found)
 
     def _inject(self, exception) -> str:
         name = "_guard_error_" + secrets.token_hex(8)
@@ -346,9 +369,11 @@ def install(config_path: str | None = None):
         guard.hook = (shell, transformer)
 
         def before(info):
+            guard.cached = None
             guard.log("start", cell_hash(getattr(info, "raw_cell", "") or ""))
 
         shell.events.register("pre_run_cell", before)
+        shell.events.register("post_run_cell", guard.after_cell)
     guard.snapshot.add_loaded_modules()
     builtins.__dict__.pop("_autograder_guard", None)
     return guard

@@ -362,6 +362,7 @@ def start_kernel(connection_file: str, extra: list):
     settings = json.loads(os.environ["AUTOGRADER_KERNEL"])
     home = settings["home"]
     uid, gid = settings.get("uid"), settings.get("gid")
+    _clean_home(home, uid, gid)
     private = os.path.join(home, "connection.json")
     shutil.copyfile(connection_file, private)
     if uid is not None:
@@ -384,13 +385,37 @@ def start_kernel(connection_file: str, extra: list):
         os.setgid(gid)
         os.setuid(uid)
     environment = {key: value for key, value in os.environ.items() if not key.startswith("AUTOGRADER_KERNEL")}
-    environment.update(HOME=home, MPLCONFIGDIR=os.path.join(home, "mpl"), IPYTHONDIR=settings["ipythondir"],
+    for name in ("PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONHOME", "PYTHONUSERBASE"):
+        environment.pop(name, None)
+    environment.update(HOME=home, MPLCONFIGDIR=os.path.join(home, "mpl"), IPYTHONDIR=os.path.join(home, "ipython"),
+                       PYTHONNOUSERSITE="1",
                        JUPYTER_RUNTIME_DIR=os.path.join(home, "runtime"), OMP_NUM_THREADS="1",
                        MKL_NUM_THREADS="1", TMPDIR=os.path.join(home, "tmp"))
-    for folder in ("mpl", "runtime", "tmp"):
+    for folder in ("mpl", "runtime", "tmp", "ipython"):
         os.makedirs(os.path.join(home, folder), exist_ok=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", private] + list(extra)
+    # the prelude is given on the command line: a profile the student could write to
+    # (startup files, config) was wiped above and cannot override it
+    argv = [sys.executable, "-s", "-m", "ipykernel_launcher", "-f", private,
+            "--IPKernelApp.exec_lines=import autograder.guard as _g; _g.install(); del _g",
+            "--HistoryManager.enabled=False"] + [a for a in extra if "exec_lines" not in a]
     os.execve(sys.executable, argv, environment)
+
+
+def _clean_home(home: str, uid, gid):
+    """Start every kernel (retries included) from an empty home: nothing a previous
+    attempt wrote there (IPython startup files, user site-packages) may run before the
+    guard.  The progress and tampering logs are kept."""
+    for entry in os.listdir(home):
+        path = os.path.join(home, entry)
+        if entry in ("progress.log", "tampering.log") and os.path.isfile(path) and not os.path.islink(path):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    if uid is not None:
+        os.chown(home, uid, gid)
+        os.chmod(home, 0o700)
 
 
 def main(argv=None):

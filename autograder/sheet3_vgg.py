@@ -231,16 +231,15 @@ def lrp_explicit(model, X, c, L, H):
     return R
 
 
-def zennit_lrp(model, X, c, L, H, epsilon=1e-9):
-    """The same LRP with Zennit: ZBox on the first convolution, Gamma(γ of the block) on the
-    others, Epsilon(ε) on Linear, Pass on ReLU, nothing on max-pooling.  The output
-    relevance is the class logit.  Returns (relevance, output)."""
-    from zennit.attribution import Gradient
+def zennit_setup(model, L, H, epsilon=1e-9):
+    """A copy of ``model`` (out-of-place ReLUs, which Zennit's hooks need) and the Zennit
+    composite of the sheet's rules: ZBox(L, H) on the first convolution, Gamma(γ of the
+    block) on the others, Epsilon(ε) on Linear, Pass on ReLU, nothing on max-pooling."""
     from zennit.composites import LayerMapComposite, MixedComposite, NameMapComposite
     from zennit.rules import Epsilon, Gamma, Pass, ZBox
 
     model = copy.deepcopy(model).eval()
-    for module in model.modules():  # Zennit's hooks need out-of-place ReLUs
+    for module in model.modules():
         if isinstance(module, torch.nn.ReLU):
             module.inplace = False
     first = first_conv(model)
@@ -250,9 +249,22 @@ def zennit_lrp(model, X, c, L, H, epsilon=1e-9):
         if names:
             name_map.append((names, Gamma(gamma=block_gamma(block))))
     layer_map = [(torch.nn.ReLU, Pass()), (torch.nn.Linear, Epsilon(epsilon=epsilon))]
-    composite = MixedComposite([NameMapComposite(name_map), LayerMapComposite(layer_map)])
+    return model, MixedComposite([NameMapComposite(name_map), LayerMapComposite(layer_map)])
+
+
+def logit_of(c):
+    """Zennit's output relevance: the logit of class ``c``, zero elsewhere."""
+    return lambda out: out * F.one_hot(torch.full((len(out),), c), out.shape[1]).to(out)
+
+
+def zennit_lrp(model, X, c, L, H, epsilon=1e-9):
+    """The sheet's LRP computed by Zennit; the output relevance is the class logit.
+    Returns (relevance, output)."""
+    from zennit.attribution import Gradient
+
+    model, composite = zennit_setup(model, L, H, epsilon)
     with Gradient(model=model, composite=composite) as attributor:
-        output, relevance = attributor(X.detach(), lambda out: out * F.one_hot(torch.full((len(out),), c), out.shape[1]).to(out))
+        output, relevance = attributor(X.detach(), logit_of(c))
     return relevance, output
 
 
@@ -415,7 +427,11 @@ def check_lrp(build_lrp_model_fn, lrp_fn):
         lrpmodel = _call(build_lrp_model_fn, student_model, name="build_lrp_model")
         R = _call(lrp_fn, lrpmodel, X.clone(), c, L.clone(), H.clone(), name="lrp")
         R = _compare(R, expected, f"lrp(build_lrp_model(model), X, c={c}, L, H)", 1e-6)
-        if not torch.allclose(student_model(X), logits_before):
+        try:
+            unchanged = torch.allclose(student_model(X), logits_before)
+        except Exception:  # the layers were replaced by ones that need (X, L, H)
+            unchanged = False
+        if not unchanged:
             raise GradingError("build_lrp_model changed the model it was given; work on a copy (copy.deepcopy)")
         if not bias:
             sums, logits = R.reshape(len(R), -1).sum(1), logits_before[:, c].numpy()

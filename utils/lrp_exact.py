@@ -96,6 +96,20 @@ class Network:
         return self.activations(inputs)[-1]
 
 
+def numeric_forward(network: Network, inputs) -> "numpy.ndarray":
+    """The network on a batch of numeric inputs (rows), in float64 NumPy: fast for grids."""
+    import numpy as np
+
+    current = np.asarray(inputs, dtype=np.float64)
+    for layer in network.layers:
+        weight = np.array(layer.weight.tolist(), dtype=np.float64)
+        bias = np.array(layer.bias.tolist(), dtype=np.float64).ravel()
+        current = current @ weight.T + bias
+        if layer.relu:
+            current = np.maximum(current, 0.0)
+    return current
+
+
 class LRP0:
     """LRP-0: ρ(w) = w, no stabiliser (Bach et al. 2015)."""
 
@@ -176,15 +190,19 @@ def lrp(network: Network, inputs, rule, relevance=None) -> list:
 
 
 def draw(network: Network, input_names: Sequence[str] | None = None, ax=None, title: str | None = None):
-    """Draw ``network`` as a graph: columns of neurons, edges labelled with their weights,
-    red for positive and blue for negative weights; returns the matplotlib axes."""
+    """Draw ``network`` as a graph: columns of neurons (hidden ReLU neurons named h_i),
+    edges labelled with their weights, red for positive and blue for negative weights;
+    returns the matplotlib axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(2.2 * (len(network.layers) + 1), 3))
     sizes = [network.layers[0].weight.cols] + [layer.weight.rows for layer in network.layers]
-    positions = [[(x, (size - 1) / 2 - i) for i in range(size)] for x, size in enumerate(sizes)]
+    spacing = 1.8
+    positions = [[(spacing * x, (size - 1) / 2 - i) for i in range(size)] for x, size in enumerate(sizes)]
     for depth, layer in enumerate(network.layers):
+        fan_in = [sum(1 for v in layer.weight.row(k) if v != 0) for k in range(layer.weight.rows)]
+        fan_out = [sum(1 for v in layer.weight.col(j) if v != 0) for j in range(layer.weight.cols)]
         for k in range(layer.weight.rows):
             for j in range(layer.weight.cols):
                 value = layer.weight[k, j]
@@ -193,25 +211,27 @@ def draw(network: Network, input_names: Sequence[str] | None = None, ax=None, ti
                 (x0, y0), (x1, y1) = positions[depth][j], positions[depth + 1][k]
                 color = "#990000" if value.is_positive else ("#0b3d91" if value.is_negative else "gray")
                 ax.plot([x0, x1], [y0, y1], color=color, lw=1.2, zorder=1)
-                t = 0.7
-                ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), str(value), color=color, fontsize=8,
-                        ha="center", va="center", zorder=3, bbox=dict(fc="white", ec="none", pad=0.5))
+                # the label sits near the end where fewer edges meet, so labels do not overlap
+                t = 0.72 if fan_in[k] <= fan_out[j] else 0.28
+                ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), str(value), color=color, fontsize=9,
+                        ha="center", va="center", zorder=3, bbox=dict(fc="white", ec="none", pad=0.3))
     labels = list(input_names) if input_names else [f"$a_{j + 1}$" for j in range(sizes[0])]
     for depth, column in enumerate(positions):
         for index, (x, y) in enumerate(column):
             if depth == 0:
                 text = labels[index]
-            elif depth == len(positions) - 1 and not network.layers[-1].relu:
+            elif depth == len(positions) - 1:
                 text = "$y$" if len(column) == 1 else f"$y_{index + 1}$"
             else:
-                text = "ReLU" if network.layers[depth - 1].relu else "lin"
-            ax.add_patch(plt.Circle((x, y), 0.22, fc="white", ec="black", zorder=2))
-            ax.text(x, y, text, ha="center", va="center", fontsize=8, zorder=4)
-    ax.set_xlim(-0.5, len(sizes) - 0.5)
+                text = f"$h_{index + 1}$" if depth == 1 else f"$g_{index + 1}$"
+            relu_node = depth > 0 and network.layers[depth - 1].relu
+            ax.add_patch(plt.Circle((x, y), 0.25, fc="#f3f3f3" if relu_node else "white", ec="black", zorder=2))
+            ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=4)
+    ax.set_xlim(-0.5, spacing * (len(sizes) - 1) + 0.5)
     top = max(sizes) / 2
     ax.set_ylim(-top, top)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     return ax

@@ -1,9 +1,12 @@
 """Plots in the course's convention: images in a grid, relevance as red (positive) and
 blue (negative) on white, each map scaled to its own largest magnitude.
 
-Every function accepts NumPy arrays and torch tensors, NHWC or NCHW, and returns the
-matplotlib figure so that a notebook can save or inspect it.
+Every function accepts NumPy arrays and torch tensors, NHWC or NCHW.  In a notebook the
+figure is shown once and nothing is returned (a returned figure would be drawn a second
+time); with a non-interactive backend (scripts, tests) the figure is returned instead, to
+be saved or inspected.
 """
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
@@ -36,6 +39,14 @@ def _channels_last(batch: np.ndarray) -> np.ndarray:
     raise ValueError(f"cannot tell the channel axis of shape {batch.shape}: expected 1 or 3 channels")
 
 
+def _show(fig):
+    """Show ``fig`` in a notebook; hand it back where it cannot be shown."""
+    if matplotlib.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+        return fig
+    plt.show()
+    return None
+
+
 def _grid(n: int, columns: int):
     columns = max(1, min(columns, n))
     rows = int(np.ceil(n / columns))
@@ -61,7 +72,7 @@ def images(X, columns: int = 10, value_range=None):
     fig, axes = _grid(len(pixels), columns)
     for ax, image in zip(axes, pixels):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-    return fig
+    return _show(fig)
 
 
 def _relevance_maps(R) -> np.ndarray:
@@ -88,7 +99,7 @@ def heatmaps(R, columns: int = 10):
     fig, axes = _grid(len(maps), columns)
     for ax, relevance in zip(axes, maps):
         _draw_relevance(ax, relevance)
-    return fig
+    return _show(fig)
 
 
 def visualize(R, size: float = 4.0):
@@ -99,4 +110,4 @@ def visualize(R, size: float = 4.0):
     fig, ax = plt.subplots(figsize=(size, size))
     ax.axis("off")
     _draw_relevance(ax, maps[0])
-    return fig
+    return _show(fig)

@@ -41,7 +41,7 @@ CIFAR_METRICS = PARAMS / "vgg_cifar.json"
 
 #: Feature configuration of the course's CIFAR-10 VGG: three blocks of two 3×3
 #: convolutions, each block closed by a 2×2 max-pooling (32×32 → 4×4).
-CIFAR_CFG = (32, 32, "M", 64, 64, "M", 128, 128, "M")
+CIFAR_CFG = (16, 16, "M", 32, 32, "M", 64, 64, "M")
 CIFAR_HIDDEN = 256
 CASTLE = 483  # ImageNet class index of "castle"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -343,9 +343,9 @@ def sat_finite_difference(i1, i2, h=1.0):
     return f(i1, i2), (f(i1 + h, i2) - f(i1 - h, i2)) / (2 * h), (f(i1, i2 + h) - f(i1, i2 - h)) / (2 * h)
 
 
-def sat_clipped(i1, i2):
-    y = min(1.0, i1 + i2)
-    return y, 1.0 if i1 + i2 <= 1 else 0.0, 1.0 if i1 + i2 <= 1 else 0.0
+def sat_first_input_only(i1, i2):  # differentiates with respect to i₁ only
+    y, g1, _ = ref.saturation(i1, i2)
+    return y, g1, 0.0
 
 
 CORRECT = {
@@ -423,7 +423,7 @@ MUTANTS = {
         "linear model i₁ + i₂": (sat_linear,),
         "outputs in the wrong order": (sat_order,),
         "finite differences with step 1": (sat_finite_difference,),
-        "min(1, i₁ + i₂) with gradient 1 at the kink": (sat_clipped,),
+        "second partial derivative missing": (sat_first_input_only,),
     },
 }
 

@@ -20,7 +20,7 @@
 # batches of shape (images, height, width, channels) in float32, and each has
 # `forward(X)`, `gradprop(DY)` (the chain rule backwards) and `update(lr)`.
 #
-# You will write six pieces of code (25 points, checked automatically) and one
+# You will write eight pieces of code (23 points, checked automatically) and one
 # derivation (2 points, read by the instructors).
 #
 # **Data.** `utils.cifar10.load` returns images with pixels scaled to $[-1, 1]$ and
@@ -283,7 +283,7 @@ utils.images(masked(X, S));
 # make the image *more or less* of its class, not what in the image makes it belong to
 # the class.
 #
-# ## Exercise 4: Deep Taylor decomposition (2 + 1 + 1 + 2 + 3 + 4 = 13 points)
+# ## Exercise 4: Deep Taylor decomposition (13 points)
 #
 # DTD redistributes the evidence $y_c$ of the network backwards, layer by layer, by a
 # rule $R_i = \sum_j q_{ij} R_j$ with $\sum_i q_{ij} = 1$, so that the *relevance*
@@ -446,7 +446,8 @@ _grader.check_firstconvolution_relprop(FirstConvolution)
 # %% [markdown]
 # With the new classes, the trained network can explain itself. A ReLU on top keeps only
 # positive evidence; the relevance that enters is the evidence for the target class,
-# $R = y \odot t$.
+# $R = y \odot t$. The test after it (2 points) runs the whole chain of your classes on a small
+# random network.
 
 # %%
 names = ["c1-5x5x3x10", "c2-5x5x10x50", "c3-4x4x50x250", "c4-1x1x250x10"]

@@ -86,11 +86,23 @@ def lab(student_copy, tmp_path_factory, artifacts, browser):
         yield server
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so that fixtures can see a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser, lab):
+def page(request, browser, lab, artifacts):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        name = request.node.name.replace("test_student_flow[", "").rstrip("]")
+        page.screenshot(path=artifacts / f"{name}-failure.png")
     context.close()
     lab.shutdown_kernels()

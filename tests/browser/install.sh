@@ -6,21 +6,23 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="${VENV:-$root/.venv}"
+python="${PYTHON:-$root/.venv/bin/python}"
 
 if [ ! -x /usr/bin/chromium ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
+    # fonts-dejavu-core: readable text in the screenshots
     $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
-if ! "$venv/bin/python" -c "import playwright" 2>/dev/null; then
-    # requirements-test.txt is already installed by the main install; only the browser
-    # driver is new, so install it alone with its pin from requirements-browser.txt.
-    pin="$(grep -E '^playwright==' "$root/requirements-browser.txt")"
-    "$venv/bin/python" -m pip install --quiet "$pin"
+# The pin lives in requirements-browser.txt; everything else it lists is installed by the
+# main install already, so only Playwright (and its own dependencies) is added here.
+pin="$(grep -E '^playwright==' "$root/requirements-browser.txt")"
+wanted="${pin#playwright==}"
+have="$("$python" -c 'from importlib.metadata import version; print(version("playwright"))' 2>/dev/null || true)"
+if [ "$have" != "$wanted" ]; then
+    "$python" -m pip install --quiet "$pin"
 fi
-echo "browser test dependencies: $(/usr/bin/chromium --version 2>/dev/null | head -1);" \
-     "playwright $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("playwright"))')"
+echo "browser test: $(/usr/bin/chromium --version 2>/dev/null | head -1), playwright $wanted"

@@ -8,7 +8,6 @@ the notebook file the page saved.
 from __future__ import annotations
 
 import io
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ import nbformat
 
 #: Text of nbgrader's dialog when every visible test passes (nbgrader 0.9 labextension).
 VALIDATION_SUCCESS = "Success! Your notebook passes all the tests."
-
-_NUMBERED_PROMPT = re.compile(r"^\[\d+\]:$")
 
 
 @dataclass

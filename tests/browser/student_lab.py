@@ -195,6 +195,9 @@ class JupyterLab:
             "PYTHONUNBUFFERED": "1",
         })
         env.pop("JUPYTER_TOKEN", None)
+        # Students have the bundle only: the CIFAR-10 sample in utils/data, not the
+        # maintainers' full decoded copy.
+        env.pop("CIFAR10_ROOT", None)
         env.update(self.extra_env)
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])

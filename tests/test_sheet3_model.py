@@ -1,0 +1,87 @@
+"""The course's CIFAR-10 VGG and the loader of sheet 3: offline behaviour, the shipped
+weights and their recorded accuracy, and the pixel-flipping comparison of the issue (LRP
+beats Gradient×Input on at least 50 test images)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import sheet3_vgg as ref
+from utils import cifar10, vgg
+
+
+def test_imagenet_weights_missing_is_a_clear_catchable_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch cache; nothing is downloaded
+    with pytest.raises(vgg.WeightsUnavailable, match="download=True"):
+        vgg.load_vgg("imagenet")
+    loaded = vgg.load_vgg("auto")
+    model, description = loaded
+    assert loaded.kind == "cifar" and "CIFAR-10" in description and model is loaded.model
+    assert not model.training
+
+
+def test_cifar_model_is_torchvision_vgg_with_the_small_configuration():
+    model = vgg.load_cifar_vgg()
+    assert isinstance(model, __import__("torchvision").models.VGG)
+    kinds = {type(m) for m in model.features}
+    assert kinds == {torch.nn.Conv2d, torch.nn.ReLU, torch.nn.MaxPool2d}
+    assert {type(m) for m in model.classifier} == {torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout}
+    assert [m.out_channels for m in model.features if isinstance(m, torch.nn.Conv2d)] == \
+        [c for c in vgg.CIFAR_CFG if c != "M"]
+    assert vgg.CIFAR_WEIGHTS.stat().st_size < 8e6
+
+
+def test_shipped_weights_reach_the_recorded_accuracy():
+    metrics = json.loads(vgg.CIFAR_METRICS.read_text())
+    assert {"test_accuracy", "training_seconds", "seed"} <= set(metrics)
+    model = vgg.load_cifar_vgg()
+    X, labels = vgg.cifar_test_images(500)  # the shipped sample holds the first 500 test images
+    with torch.no_grad():
+        accuracy = float((model(X).argmax(1).numpy() == labels).mean())
+    assert accuracy >= metrics["test_accuracy"] - 0.05  # 500 images: a few points of noise
+    assert metrics["test_accuracy"] >= 0.65
+
+
+def test_cifar_images_in_the_model_normalisation():
+    X, labels = vgg.cifar_test_images(3, start=2)
+    Xc, Tc = cifar10.load("test")
+    assert torch.allclose(X, torch.from_numpy(Xc[2:5].transpose(0, 3, 1, 2)), atol=1e-6)
+    assert labels.tolist() == Tc[2:5].reshape(3, -1).argmax(1).tolist()
+    L, H = vgg.CIFAR_NORMALISATION.bounds(X)
+    assert L.shape == X.shape and bool((L <= X).all() and (X <= H).all())
+
+
+def test_pixel_flipping_removes_the_most_relevant_pixels_first():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 2 * 2, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.arange(24.0).reshape(2, 12))
+    X = torch.ones(1, 3, 2, 2)
+    R = torch.tensor([[[[4.0, 3.0], [2.0, 1.0]]] * 3])
+    curve = vgg.pixel_flipping(model, X, R, 1, steps=4)
+    w = torch.arange(12.0, 24.0).reshape(3, 2, 2)
+    expected = [float(w.sum())]
+    for pixel in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        w[:, pixel[0], pixel[1]] = 0
+        expected.append(float(w.sum()))
+    assert np.allclose(curve[0], expected)
+    assert vgg.flipping_auc(curve) == pytest.approx(np.mean([(a + b) / 2 for a, b in zip(expected, expected[1:])]))
+
+
+@pytest.mark.slow
+def test_lrp_beats_gradient_x_input_on_pixel_flipping():
+    torch.set_num_threads(2)
+    model = vgg.load_cifar_vgg()
+    lrpmodel = ref.build_lrp_model(model)
+    X, labels = vgg.cifar_test_images(64)
+    curves = {"lrp": [], "gi": []}
+    for k in range(10):
+        chosen = np.flatnonzero(labels == k)
+        Xk = X[chosen]
+        L, H = vgg.CIFAR_NORMALISATION.bounds(Xk)
+        curves["lrp"].append(vgg.pixel_flipping(model, Xk, ref.lrp(lrpmodel, Xk, k, L, H), k))
+        curves["gi"].append(vgg.pixel_flipping(model, Xk, ref.gradient_x_input(model, Xk, k), k))
+    auc = {name: vgg.flipping_auc(np.concatenate(rows)) for name, rows in curves.items()}
+    assert sum(len(rows) for rows in curves["lrp"]) >= 50
+    print(f"pixel-flipping AUC over 64 test images: LRP {auc['lrp']:.3f}, Gradient×Input {auc['gi']:.3f}")
+    assert auc["lrp"] < auc["gi"]
