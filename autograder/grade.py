@@ -42,6 +42,9 @@ from pathlib import Path
 from autograder import sandbox
 from autograder.guard import cell_hash
 
+# jsonschema (via nbformat) imports rfc3987_syntax when it is installed, which compiles a
+# grammar for 2-3 s of CPU at import; notebooks never need its IRI format checks.
+sys.modules.setdefault("rfc3987_syntax", None)
 ROOT = Path(__file__).resolve().parent.parent
 #: Repository entries the student's kernel may see (everything else is hidden).
 VISIBLE = {".venv", "autograder", "utils", "pyproject.toml", "README.md"}
@@ -53,9 +56,9 @@ FIRST_UID = 61000
 
 @dataclass
 class Limits:
-    cell_timeout: int = 60  # seconds per cell before the kernel is interrupted
+    cell_timeout: int = 300  # seconds per cell before the kernel is interrupted (nbgrader_config.py)
     timeout: int = 600  # wall-clock seconds for the whole notebook
-    memory_gb: float = 6.0  # address space of the kernel
+    memory_gb: float = 8.0  # address space of the kernel
     cpu_seconds: int = 900
     processes: int = 256  # per kernel user id (bounds fork bombs)
     file_mb: int = 512
@@ -161,7 +164,7 @@ def unpack(archive: Path, target: Path, sheets) -> Path:
 
 def tree_digest(path: Path) -> dict:
     """SHA-256 of every file under ``path`` (or of the file itself)."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -174,6 +177,13 @@ def find_notebook(folder: Path, sheet: str):
     if len(others) == 1:
         return others[0], f"wrong file name: graded {others[0].name} as {sheet}.ipynb"
     return None, f"wrong file name: no {sheet}.ipynb" + (f" (found {', '.join(p.name for p in others)})" if others else "")
+
+
+def _ignore_for_copy(folder, names):
+    """Notebooks (the repaired one is written separately), checkpoints, and symbolic
+    links, which could point the grader (running as root) at files outside the submission."""
+    return {n for n in names if n.endswith(".ipynb") or n == ".ipynb_checkpoints"
+            or os.path.islink(os.path.join(folder, n))}
 
 
 # ----------------------------------------------------------------------------- repair
@@ -338,7 +348,7 @@ class Grader:
         uid = gid = FIRST_UID + slot if self.isolated else None
         course = job / "course"
         submitted = course / "submitted" / result.student / sheet.name
-        shutil.copytree(sheet_folder, submitted, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+        shutil.copytree(sheet_folder, submitted, ignore=_ignore_for_copy)
         nbformat.write(repaired, submitted / f"{sheet.name}.ipynb")
         shutil.copyfile(sheet.template, course / "gradebook.db")
         (course / "source" / sheet.name).mkdir(parents=True)
@@ -402,6 +412,8 @@ class Grader:
     def _hidden_paths(self, job: Path) -> list:
         keep = [job.resolve(), Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
         hidden = [ROOT / entry for entry in os.listdir(ROOT) if entry not in VISIBLE and not entry.endswith(".egg-info")]
+        if ROOT.parent != Path(ROOT.anchor):  # the course's siblings (other checkouts, shared material)
+            hidden += [ROOT.parent / entry for entry in os.listdir(ROOT.parent) if entry != ROOT.name]
         hidden += [self.submissions.resolve(), self.out.resolve()]
         safe = []
         for path in hidden:
@@ -450,7 +462,7 @@ def read_scores(db: Path, student: str, sheet: str) -> dict:
 
     scores = {}
     with Gradebook(f"sqlite:///{db}", course_id="explaining-nn") as gradebook:
-        try:
+        try:  # nbgrader's API object for the job's own gradebook
             submission = gradebook.find_submission(sheet, student)
         except MissingEntry:
             return scores
@@ -463,9 +475,12 @@ def read_scores(db: Path, student: str, sheet: str) -> dict:
 # ----------------------------------------------------------------------------- merging
 def merge(master_db: Path, results: list):
     """Write every graded submission into the course-wide gradebook."""
+    import warnings
+
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{master_db}", course_id="explaining-nn") as gradebook:
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{master_db}", course_id="explaining-nn") as gradebook:
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes inside nbgrader's API
         for result in results:
             if result.status.startswith("missing"):
                 continue

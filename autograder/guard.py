@@ -60,6 +60,10 @@ class TamperingDetected(AssertionError):
     """The student's code replaced something a hidden test relies on."""
 
 
+class KernelEnded(AssertionError):
+    """The kernel died while this test ran the student's code; the test was skipped."""
+
+
 class ForbiddenCall(RuntimeError):
     """The student's code called something the grader disables (os._exit, os.fork)."""
 
@@ -225,7 +229,7 @@ class Guard:
             return lines
         shell = self.hook[0]
         if digest in self.dead_cells:
-            name = self._inject(TamperingDetected(
+            name = self._inject(KernelEnded(
                 "the grading kernel ended while this test ran your code (os._exit, a crash or the memory "
                 "limit); the test was skipped and gets 0 points"))
             return [f"raise {name}\n"]

@@ -9,8 +9,23 @@ says what was expected.
 
 Failures raise :class:`GradingError` (an ``AssertionError``), which nbgrader counts as
 0 points for that test cell; the message is what the student sees in the feedback.
+
+The grading kernel imports this module before any student cell (see
+:mod:`autograder.guard`), so the NumPy and builtin functions it uses are bound here, at
+import, to private names: a student who later replaces ``np.all`` or ``isinstance``
+does not change what these helpers compute.  Tensors are read through
+``torch._C.TensorBase`` (an immutable type) with tensor subclasses' ``__torch_function__``
+disabled, so a subclass cannot choose the numbers the grader sees.
 """
+import builtins
+
 import numpy as np
+
+# trusted references, taken before student code runs
+_array, _isfinite, _abs, _all, _argmax = np.array, np.isfinite, np.abs, np.all, np.argmax
+_norm, _float64, _ndarray, _view = np.linalg.norm, np.float64, np.ndarray, np.ndarray.view
+_isinstance, _type, _tuple, _float, _int, _bool = (builtins.isinstance, builtins.type, builtins.tuple,
+                                                    builtins.float, builtins.int, builtins.bool)
 
 
 class GradingError(AssertionError):
@@ -29,24 +44,33 @@ def as_array(value, *, shape=None, name: str = "the result") -> np.ndarray:
     :class:`GradingError` for other types, for a shape other than ``shape`` (a tuple,
     ``None`` to accept any) and for NaN or infinite entries.
     """
+    value = _plain_tensor(value)
+    if _isinstance(value, _ndarray):
+        value = _view(value, _ndarray)
     try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            value = torch.Tensor.numpy(torch.Tensor.cpu(torch.Tensor.detach(value)).to(torch.float64))
-    except ImportError:  # pragma: no cover - torch is part of the course environment
-        pass
-    if isinstance(value, np.ndarray):
-        value = np.ndarray.view(value, np.ndarray)
-    try:
-        array = np.array(value, dtype=np.float64, copy=True, subok=False)
-    except (TypeError, ValueError) as error:
-        raise GradingError(f"{name} should be an array of numbers, got {type(value).__name__} ({error})") from None
-    if shape is not None and tuple(array.shape) != tuple(shape):
-        raise GradingError(f"{name} should have shape {tuple(shape)}, got {tuple(array.shape)}")
-    if not np.isfinite(array).all():
+        array = _array(value, dtype=_float64, copy=True, subok=False)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise GradingError(f"{name} should be an array of numbers, got {_type(value).__name__} ({error})") from None
+    if _type(array) is not _ndarray:  # pragma: no cover - np.array with subok=False
+        raise GradingError(f"{name} should be an array of numbers")
+    if shape is not None and _tuple(array.shape) != _tuple(shape):
+        raise GradingError(f"{name} should have shape {_tuple(shape)}, got {_tuple(array.shape)}")
+    if not _bool(_all(_isfinite(array))):
         raise GradingError(f"{name} contains NaN or infinite values")
     return array
+
+
+def _plain_tensor(value):
+    """A torch tensor (subclasses included) as a float64 ndarray; other values unchanged."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not _isinstance(value, torch._C.TensorBase):
+        return value
+    base = torch._C.TensorBase
+    with torch._C.DisableTorchFunctionSubclass():
+        plain = base.to(base.cpu(base.detach(value)), torch.float64)
+        return _array(base.numpy(plain), copy=True)
 
 
 def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-8, name: str = "the result"):
@@ -54,19 +78,19 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-8, na
     everywhere; both are coerced with :func:`as_array` first."""
     expected = as_array(expected, name="the reference")
     actual = as_array(actual, shape=expected.shape, name=name)
-    error = np.abs(actual - expected)
-    bound = atol + rtol * np.abs(expected)
-    if not bool(np.all(error <= bound)):
-        worst = int(np.argmax(error - bound))
+    error = _abs(actual - expected)
+    bound = atol + rtol * _abs(expected)
+    if not _bool(_all(error <= bound)):
+        worst = _int(_argmax(error - bound))
         raise GradingError(
-            f"{name} differs from the expected values: largest error {float(error.ravel()[worst]):.3g} "
-            f"at flat index {worst} (allowed {float(bound.ravel()[worst]):.3g})"
+            f"{name} differs from the expected values: largest error {_float(error.ravel()[worst]):.3g} "
+            f"at flat index {worst} (allowed {_float(bound.ravel()[worst]):.3g})"
         )
 
 
 def relative_error(actual, expected) -> float:
     """‖actual − expected‖₂ / ‖expected‖₂ of two coerced arrays (0 when both vanish)."""
     actual, expected = as_array(actual), as_array(expected)
-    norm = float(np.linalg.norm(expected))
-    difference = float(np.linalg.norm(actual - expected))
+    norm = _float(_norm(expected))
+    difference = _float(_norm(actual - expected))
     return difference / norm if norm > 0 else difference

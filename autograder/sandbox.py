@@ -30,6 +30,9 @@ import subprocess
 import sys
 import time
 
+# jsonschema (via nbformat) imports rfc3987_syntax when it is installed, which compiles a
+# grammar for 2-3 s of CPU at import; notebooks never need its IRI format checks.
+sys.modules.setdefault("rfc3987_syntax", None)
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests: not shown)"
@@ -221,6 +224,8 @@ def cell_outcomes(notebook, test_ids: set) -> dict:
                 status = "tampering"
             elif name in ("CellTimeoutError", "KeyboardInterrupt"):
                 status = "timeout"
+            elif name == "KernelEnded":
+                status = "kernel ended"
             else:
                 status = "failed"
             break
@@ -230,6 +235,7 @@ def cell_outcomes(notebook, test_ids: set) -> dict:
 
 # --------------------------------------------------------------------------- the job
 def run_job(config: dict) -> dict:
+    started = time.monotonic()
     import nbformat
 
     from autograder.guard import cell_hash
@@ -269,12 +275,15 @@ def run_job(config: dict) -> dict:
             skipped.append("an answer cell")
         _kill_leftovers()
     _kill_leftovers()  # nothing the student started may outlive the run
-    result = {"success": success, "log": log[-4000:], "skipped": skipped, "notes": notes}
+    result = {"success": success, "log": log[-4000:], "skipped": skipped, "notes": notes,
+              "seconds": {"autograde": round(time.monotonic() - started, 2)}}
     if success and os.path.exists(graded):
         notebook = nbformat.read(graded, as_version=4)
         result["outcomes"] = cell_outcomes(notebook, set(test_cells.values()))
         nbformat.write(sanitize_for_feedback(notebook, set(test_cells.values())), graded)
+        feedback_started = time.monotonic()
         ok, feedback_log = run_converter("feedback", nb_config)
+        result["seconds"]["feedback"] = round(time.monotonic() - feedback_started, 2)
         result["feedback"] = ok
         if not ok:
             result["log"] += "\n" + feedback_log[-2000:]

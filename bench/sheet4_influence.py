@@ -5,10 +5,13 @@ model, input, baseline and batch size.
 
 The model is the largest one sheet 4 uses: the model of sheet 3 from
 :func:`utils.vgg.load_vgg` (ImageNet VGG-16 on a 224×224 image when its weights are
-installed, otherwise the course's CIFAR-10 VGG on a 32×32 image).  With
-``SHEET4_BENCH_VGG16=1`` the VGG-16 architecture at 224×224 is timed as well, with random
-weights when the ImageNet ones are absent (the arithmetic, and so the time, does not depend
-on the weights).
+installed, otherwise the course's CIFAR-10 VGG on a 32×32 image).
+
+With ``SHEET4_BENCH_VGG16=1`` the VGG-16 architecture at 224×224 is timed as well, with
+random weights when the ImageNet ones are absent (the arithmetic, and so the time, does
+not depend on the weights); it takes minutes on a small CPU, so ``BENCH_REPEATS=1`` suits
+it.  ``BENCH_THREADS`` sets torch's thread count (default 1, for steadier figures on a
+shared machine).
 
     python bench/sheet4_influence.py
 """
@@ -44,14 +47,15 @@ def _vgg16_random():
     return "IG 50 steps, VGG-16 architecture 224x224", torchvision.models.vgg16(weights=None).eval(), (3, 224, 224), 10
 
 
-def _time(function) -> float:
+def _timed(function):
     start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+    result = function()
+    return time.perf_counter() - start, result
 
 
-def measure(name, model, shape, batch_size) -> dict:
-    """Best of REPEATS interleaved runs of ours and Captum's; checks that they agree."""
+def measure(name, model, shape, batch_size, repeats=None) -> dict:
+    """Best of ``repeats`` interleaved runs of ours and Captum's; checks that they agree."""
+    repeats = repeats or int(os.environ.get("BENCH_REPEATS", REPEATS))
     for param in model.parameters():
         param.requires_grad_(False)
     generator = torch.Generator().manual_seed(4)
@@ -65,15 +69,19 @@ def measure(name, model, shape, batch_size) -> dict:
         x[None], baselines=baseline[None], target=target, n_steps=STEPS, method="riemann_right",
         internal_batch_size=batch_size,
     )[0]
-    ours_result, peer_result = ours_fn(), peer_fn()  # warm-up, and the agreement check
-    scale = float(peer_result.abs().max())
-    difference = float((ours_result - peer_result).abs().max())
-    if difference > 1e-4 * scale + 1e-7:
-        raise AssertionError(f"{name}: ours and Captum differ by {difference:.3g} (scale {scale:.3g})")
-    ours_s, peer_s = float("inf"), float("inf")
-    for _ in range(REPEATS):
-        ours_s = min(ours_s, _time(ours_fn))
-        peer_s = min(peer_s, _time(peer_fn))
+    if shape[-1] <= 64:  # small models: one untimed round first (allocator, oneDNN kernels)
+        ours_fn(), peer_fn()
+    ours_s, peer_s, difference = float("inf"), float("inf"), None
+    for _ in range(repeats):
+        seconds, ours_result = _timed(ours_fn)
+        ours_s = min(ours_s, seconds)
+        seconds, peer_result = _timed(peer_fn)
+        peer_s = min(peer_s, seconds)
+        if difference is None:
+            scale = float(peer_result.abs().max())
+            difference = float((ours_result - peer_result).abs().max())
+            if difference > 1e-4 * scale + 1e-7:
+                raise AssertionError(f"{name}: ours and Captum differ by {difference:.3g} (scale {scale:.3g})")
     return {
         "name": name,
         "ours_s": ours_s,

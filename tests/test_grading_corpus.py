@@ -7,6 +7,7 @@ cases are graded on it as well.  ``test_print_corpus_table`` writes the table
 """
 import csv
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,10 +36,13 @@ def corpus_run(tmp_path_factory):
     corpus.write(corpus.CASES, release, submissions)
     before = corpus.digest_tree(submissions)
     out = base / "out"
-    results = grade.grade(submissions, out, sheets=[corpus.SHEET], jobs=2, source=corpus.SOURCE, limits=LIMITS,
-                          log=None)
+    command = [sys.executable, "-m", "autograder", "grade", str(submissions), "--sheet", corpus.SHEET, "--jobs", "2",
+               "--out", str(out), "--source", str(corpus.SOURCE), "--cell-timeout", str(LIMITS.cell_timeout),
+               "--timeout", str(LIMITS.timeout), "--quiet"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return {"base": base, "release": release, "submissions": submissions, "before": before, "out": out,
-            "results": results, "grades": {r["student"]: r for r in _read(out / "grades.csv")},
+            "grades": {r["student"]: r for r in _read(out / "grades.csv")},
             "cells": {(r["student"], r["grade_id"]): r for r in _read(out / "cells.csv")}}
 
 
@@ -128,7 +132,8 @@ def test_determinism(corpus_run, tmp_path):
 REAL = "sheet1_analytic"
 
 
-@pytest.mark.skipif(not (ROOT / "source" / REAL / f"{REAL}.ipynb").exists(), reason=f"source/{REAL} not built yet")
+@pytest.mark.skipif(not all((ROOT / d / REAL / f"{REAL}.ipynb").exists() for d in ("source", "assignments")),
+                    reason=f"source/{REAL} and assignments/{REAL} not built yet")
 def test_real_sheet(tmp_path, capsys):
     """Reference, torch/numpy patch and a kernel killed in an extra cell, on sheet 1."""
     import copy

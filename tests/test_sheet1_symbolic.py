@@ -308,9 +308,7 @@ def test_messages_name_the_problem():
     assert "undefined functions" in message(grader.check_R1_network_b, sympy.Function("f")(a1))
     assert "scalar" in message(grader.check_R1_network_a, sympy.Matrix([a1, a2]))
     assert "not equivalent" in message(grader.check_prototype_gaussian, mu + Sigma.inv() * w)
-    assert "int" in message(grader.check_softmin_lower_bound, object()) or "object" in message(
-        grader.check_softmin_lower_bound, object()
-    )
+    assert "got object" in message(grader.check_softmin_lower_bound, object())
 
 
 def test_objects_that_claim_equality_are_not_trusted():

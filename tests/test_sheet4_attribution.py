@@ -230,3 +230,20 @@ def test_batches_cover_the_range_once():
 def test_as_nchw_turns_the_course_layout_around():
     X = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
     assert torch.equal(as_nchw(X), torch.from_numpy(X).permute(0, 3, 1, 2))
+
+
+# ------------------------------------------------------------------------- benchmark
+
+
+def test_bench_times_ours_and_captum_in_the_same_run():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_sheet4", Path(__file__).resolve().parent.parent / "bench" / "sheet4_influence.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench.measure("tiny", small_conv_net(8, torch.float32), (2, 8, 8), 10, repeats=1)
+    assert {"name", "ours_s", "peer", "peer_s", "ratio"} <= set(row)
+    assert row["ratio"] == pytest.approx(row["ours_s"] / row["peer_s"])
+    assert row["max_abs_difference"] < 1e-4

@@ -24,6 +24,7 @@
 # After most answers a cell compares your closed form with a numerical experiment.
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import sympy
 import torch
@@ -33,7 +34,6 @@ from utils.runmode import pick
 from utils.symbols import A, M, Sigma, a1, a2, b, c, check_form, gamma, h_min, lam, mu, w
 
 torch.set_num_threads(1)
-sympy.init_printing()
 
 # %% [markdown]
 # ## Exercise 1: Activation maximization (11 points)
@@ -233,8 +233,6 @@ network_B = lrp_exact.Network([
     lrp_exact.Dense.of([[half, half, -half, -half]], relu=False),
 ])
 networks = {"A": network_A, "B": network_B}
-
-import matplotlib.pyplot as plt  # noqa: E402
 
 titles = {
     "A": r"A: $y = \rho(a_1) - \rho(a_1 - a_2)$",

@@ -235,7 +235,8 @@ lrpmodel = build_lrp_model(model)
 R_lrp = lrp(lrpmodel, X, c, L, H)
 assert R_lrp.shape == X.shape
 assert isinstance(model.features[vgg.first_conv(model)], torch.nn.Conv2d), "build_lrp_model must not change model"
-print(f"sum of relevance {float(R_lrp.sum()):.4f}, logit {float(model(X)[0, c]):.4f}")
+with torch.no_grad():
+    print(f"sum of relevance {float(R_lrp.detach().sum()):.4f}, logit {float(model(X)[0, c]):.4f}")
 ### BEGIN HIDDEN TESTS
 from autograder import sheet3_vgg as _grader
 
@@ -271,7 +272,7 @@ def saliency(model, X, c):
 # %% nbgrader={"grade": true, "grade_id": "test_saliency", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 M = saliency(model, X, c)
 assert M.shape == (X.shape[0], X.shape[2], X.shape[3])
-assert float(M.min()) >= 0
+assert float(M.detach().min()) >= 0
 ### BEGIN HIDDEN TESTS
 from autograder import sheet3_vgg as _grader
 
@@ -399,7 +400,7 @@ _blocks = vgg.conv_blocks(model)
 _chosen = [_blocks[0][0] + 1, _blocks[-1][-1] + 1]  # after the first and after the last ReLU
 maps = activations(model, X, _chosen)
 assert len(maps) == 2 and maps[0].shape[:2] == (1, model.features[_blocks[0][0]].out_channels)
-assert float(maps[0].min()) >= 0, "a ReLU output is never negative"
+assert float(maps[0].detach().min()) >= 0, "a ReLU output is never negative"
 ### BEGIN HIDDEN TESTS
 from autograder import sheet3_vgg as _grader
 
@@ -450,7 +451,8 @@ _grader.check_class_model(class_model)
 ### END HIDDEN TESTS
 
 # %%
-print(f"score of class {c}: {float(model(I_star)[0, c]):.2f} (blank image: {float(model(0 * X)[0, c]):.2f})")
+with torch.no_grad():
+    print(f"score of class {c}: {float(model(I_star)[0, c]):.2f} (blank image: {float(model(0 * X)[0, c]):.2f})")
 utils.images(I_star / I_star.abs().max(), value_range=(-1, 1));
 
 # %% [markdown]

@@ -17,7 +17,7 @@
 #   a quantity of interest, averaged over a distribution of inputs, and then show what
 #   those neurons look for.
 #
-# You will write six small functions (13 points, checked automatically) and answer two
+# You will write six small functions (12 points, checked automatically) and answer two
 # questions (4 points, read by the instructors). All functions take and return torch
 # tensors; images are NCHW with pixels in $[-1, 1]$, the convention of sheet 2.
 #
@@ -49,13 +49,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torchvision  # noqa: F401  (the VGG models of sheet 3 are torchvision models)
 
 import utils
 from utils import cifar10
 from utils.attribution import as_nchw, batches, map_batches, split_model
 from utils.cnn import torch_cnn
 from utils.runmode import pick
-from utils.vgg import cifar_test_images, load_vgg
+from utils.vgg import WeightsUnavailable, cifar_test_images, imagenet_image, load_vgg
 
 torch.manual_seed(0)
 CLASSES = cifar10.CLASSES
@@ -246,21 +247,28 @@ for m in (4, 16, 64, 256):
 # %% [markdown]
 # ### An IG heatmap on the model of sheet 3
 #
-# The VGG model of sheet 3 (ImageNet VGG-16 where its weights are installed, otherwise the
-# course's VGG-style CIFAR-10 network). We compare the plain gradient with Integrated
-# Gradients for the predicted class, against a black baseline; red is positive, blue
-# negative, channels summed.
+# The model and images of sheet 3: with `IMAGE_PATH` set to a photo of your own and the
+# ImageNet weights of VGG-16 in your torch cache, VGG-16 on that photo (224×224);
+# otherwise the course's VGG-style CIFAR-10 network on CIFAR-10 test images. We compare
+# the plain gradient with Integrated Gradients for the predicted class, against a black
+# baseline; red is positive, blue negative, colour channels summed.
 
 # %%
-vgg = load_vgg()
+IMAGE_PATH = None  # e.g. "castle.jpg", as in sheet 3
+
+vgg = None
+if IMAGE_PATH is not None:
+    try:
+        vgg = load_vgg("imagenet")  # only from the torch cache: nothing is downloaded
+    except WeightsUnavailable as error:
+        print(error)
+if vgg is not None:
+    vgg_images = imagenet_image(IMAGE_PATH)
+else:
+    vgg = load_vgg("cifar")
+    vgg_images, _ = cifar_test_images(n=6)
 print(vgg.description)
-if vgg.kind == "cifar":
-    vgg_images, vgg_labels = cifar_test_images(n=6)
-else:  # ImageNet VGG-16: the same CIFAR-10 images, upsampled to 224×224
-    small, vgg_labels = cifar_test_images(n=6)
-    pixels = torch.nn.functional.interpolate(small * 0.5 + 0.5, size=224, mode="bilinear").clamp(0, 1)
-    vgg_images = vgg.normalisation(pixels)
-vgg_black = vgg.normalisation(torch.zeros(1, 3, 1, 1))[0] + torch.zeros_like(vgg_images[0])
+vgg_black = vgg.normalisation(torch.zeros(1, 3, 1, 1))[0].expand_as(vgg_images[0])  # pixel value 0
 vgg_steps = pick(50, 50 if vgg.kind == "cifar" else 8)
 
 gradient_maps, ig_maps = [], []
@@ -271,6 +279,7 @@ for image in vgg_images:
     probe = image[None].clone().requires_grad_(True)
     gradient_maps.append(torch.autograd.grad(explained(probe).sum(), probe)[0][0])
     ig_maps.append(integrated_gradients(explained, image, vgg_black, steps=vgg_steps, batch_size=16))
+    print("explained class:", vgg.classes[predicted])
 utils.images(vgg.normalisation.to_pixels(vgg_images), columns=6)
 utils.heatmaps(torch.stack(gradient_maps), columns=6)
 utils.heatmaps(torch.stack(ig_maps), columns=6)
