@@ -231,10 +231,11 @@ def lrp_explicit(model, X, c, L, H):
     return R
 
 
-def zennit_setup(model, L, H, epsilon=1e-9):
+def zennit_setup(model, L, H, epsilon=1e-9, stabilizer=1e-6):
     """A copy of ``model`` (out-of-place ReLUs, which Zennit's hooks need) and the Zennit
     composite of the sheet's rules: ZBox(L, H) on the first convolution, Gamma(γ of the
-    block) on the others, Epsilon(ε) on Linear, Pass on ReLU, nothing on max-pooling."""
+    block) on the others, Epsilon(ε) on Linear, Pass on ReLU, nothing on max-pooling.
+    ``stabilizer`` is Zennit's ε added to the denominators of ZBox and Gamma."""
     from zennit.composites import LayerMapComposite, MixedComposite, NameMapComposite
     from zennit.rules import Epsilon, Gamma, Pass, ZBox
 
@@ -243,11 +244,11 @@ def zennit_setup(model, L, H, epsilon=1e-9):
         if isinstance(module, torch.nn.ReLU):
             module.inplace = False
     first = first_conv(model)
-    name_map = [((f"features.{first}",), ZBox(low=L, high=H))]
+    name_map = [((f"features.{first}",), ZBox(low=L, high=H, stabilizer=stabilizer))]
     for block, indices in enumerate(conv_blocks(model)):
         names = tuple(f"features.{i}" for i in indices if i != first)
         if names:
-            name_map.append((names, Gamma(gamma=block_gamma(block))))
+            name_map.append((names, Gamma(gamma=block_gamma(block), stabilizer=stabilizer)))
     layer_map = [(torch.nn.ReLU, Pass()), (torch.nn.Linear, Epsilon(epsilon=epsilon))]
     return model, MixedComposite([NameMapComposite(name_map), LayerMapComposite(layer_map)])
 
@@ -257,12 +258,12 @@ def logit_of(c):
     return lambda out: out * F.one_hot(torch.full((len(out),), c), out.shape[1]).to(out)
 
 
-def zennit_lrp(model, X, c, L, H, epsilon=1e-9):
+def zennit_lrp(model, X, c, L, H, epsilon=1e-9, stabilizer=1e-6):
     """The sheet's LRP computed by Zennit; the output relevance is the class logit.
     Returns (relevance, output)."""
     from zennit.attribution import Gradient
 
-    model, composite = zennit_setup(model, L, H, epsilon)
+    model, composite = zennit_setup(model, L, H, epsilon, stabilizer)
     with Gradient(model=model, composite=composite) as attributor:
         output, relevance = attributor(X.detach(), logit_of(c))
     return relevance, output

@@ -4,7 +4,9 @@ The package is small on purpose: plotting in the course's red/blue convention
 (:mod:`utils.plotting`), layer surgery for the gradient trick (:mod:`utils.layers`),
 the CIFAR-10 loader with its offline sample (:mod:`utils.cifar10`) and the run mode of
 the notebooks (:mod:`utils.runmode`).  Sheet-specific helpers live in their own modules
-and are imported by the sheets that need them.
+and are imported by the sheets that need them: :mod:`utils.symbols` and
+:mod:`utils.lrp_exact` (sheet 1), :mod:`utils.modules` and :mod:`utils.cnn` (sheets 2
+and 4), :mod:`utils.vgg` (sheets 3 and 4), :mod:`utils.attribution` (sheet 4).
 """
 from .layers import newlayer
 from .plotting import heatmaps, images, visualize
