@@ -437,6 +437,8 @@ class Grader:
                 if grade_id in tampered:
                     status = "tampering"
             result.cells[grade_id] = (score if status in ("passed", "needs manual grading") else 0.0, status)
+        if outcome.get("errors"):
+            result.notes.append("errors: " + ", ".join(f"{where} {name}" for where, name in outcome["errors"][:6]))
         if outcome.get("skipped"):
             result.notes.append("kernel ended in " + ", ".join(outcome["skipped"]) + " (skipped, rest graded)")
         if tampered:

@@ -233,6 +233,30 @@ def cell_outcomes(notebook, test_ids: set) -> dict:
     return outcomes
 
 
+#: Errors that are the ordinary way a test fails; anything else is worth a note.
+ORDINARY_FAILURES = ("GradingError", "AssertionError", "TamperingDetected", "KernelEnded", "CellTimeoutError",
+                     "KeyboardInterrupt")
+
+
+def cell_errors(notebook, test_ids: set) -> list:
+    """[(where, exception name)] of the errors a student should hear about: any error
+    outside the test cells, unusual ones inside them (MemoryError, ForbiddenCall, ...)."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            name = output.get("ename", "Error")
+            if grade_id in test_ids and name in ORDINARY_FAILURES:
+                break
+            found.append((grade_id or f"cell {index + 1}", name))
+            break
+    return found
+
+
 # --------------------------------------------------------------------------- the job
 def run_job(config: dict) -> dict:
     started = time.monotonic()
@@ -269,10 +293,11 @@ def run_job(config: dict) -> dict:
             with open(guard_path, "w", encoding="utf-8") as stream:
                 json.dump(guard, stream)
             skipped.append(test_cells[digest])
-        elif not _disable_cell(submitted, digest, cell_hash):
-            break
         else:
-            skipped.append("an answer cell")
+            where = _disable_cell(submitted, digest, cell_hash)
+            if where is None:
+                break
+            skipped.append(where)
         _kill_leftovers()
     _kill_leftovers()  # nothing the student started may outlive the run
     result = {"success": success, "log": log[-4000:], "skipped": skipped, "notes": notes,
@@ -280,6 +305,7 @@ def run_job(config: dict) -> dict:
     if success and os.path.exists(graded):
         notebook = nbformat.read(graded, as_version=4)
         result["outcomes"] = cell_outcomes(notebook, set(test_cells.values()))
+        result["errors"] = cell_errors(notebook, set(test_cells.values()))
         nbformat.write(sanitize_for_feedback(notebook, set(test_cells.values())), graded)
         feedback_started = time.monotonic()
         ok, feedback_log = run_converter("feedback", nb_config)
@@ -329,13 +355,13 @@ def _disable_cell(path: str, digest: str, cell_hash) -> bool:
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code" and cell_hash(cell.source) == digest:
             cell.source = ("raise RuntimeError('the grader skipped this cell: it ended the kernel "
                            "(os._exit, a crash or the memory limit) when it ran')")
             nbformat.write(notebook, path)
-            return True
-    return False
+            return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+    return None
 
 
 def _kill_leftovers():

@@ -247,7 +247,7 @@ def check_geterrorgrad(geterrorgrad, trials=6):
 
 
 def _small_net(generator):
-    """Grader-owned network with small random parameters (10×10×3 input)."""
+    """(W, B) of three small random convolutions for a 10×10×3 input: 3×3×3×4, 3×3×4×6, 1×1×6×3."""
     conv = lambda shape: (generator.standard_normal(shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32)  # noqa
     params = [(conv((3, 3, 3, 4)), generator.standard_normal(4).astype(np.float32) * 0.1),
               (conv((3, 3, 4, 6)), generator.standard_normal(6).astype(np.float32) * 0.1),

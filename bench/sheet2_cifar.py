@@ -42,9 +42,8 @@ def _openblas_threads(count=None):
 class _Schedule:
     """The same minibatch indices for both sides."""
 
-    def __init__(self, n, seed):
+    def __init__(self, seed):
         self.generator = np.random.default_rng(seed)
-        self.n = n
 
     def permutation(self, n):
         return self.generator.permutation(n)
@@ -64,7 +63,7 @@ def _torch_twin(net: md.Network) -> torch.nn.Sequential:
 
 def _train_torch(model, X, labels, iterations, seed):
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
-    schedule = _Schedule(len(X), seed)
+    schedule = _Schedule(seed)
     default = torch.zeros(25, 1)
     for _ in range(iterations):
         R = torch.from_numpy(schedule.permutation(len(X))[:25])
@@ -88,7 +87,7 @@ def run(iterations=ITERATIONS, seed=0) -> list[dict]:
         labels = torch.from_numpy(Ttrain.reshape(len(Ttrain), -1).argmax(axis=1))
 
         start = time.perf_counter()
-        schedule = _Schedule(len(Xtrain), seed)
+        schedule = _Schedule(seed)
         for _ in range(iterations):
             reference_trainingstep(net, Xtrain, Ttrain, lr=0.01, generator=schedule)
         ours = time.perf_counter() - start

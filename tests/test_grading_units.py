@@ -85,6 +85,12 @@ def test_feedback_copy_hides_hidden_tests_and_tracebacks():
     assert test.source.startswith("assert np.allclose")
     assert test.outputs[0]["traceback"] == ["GradingError: normalize(v) differs"]
     assert sandbox.cell_outcomes(notebook, {"test_normalize"}) == {"test_normalize": "failed"}
+    assert sandbox.cell_errors(notebook, {"test_normalize"}) == []
+    test.outputs[0]["ename"] = "MemoryError"
+    answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square_sum")
+    answer.outputs = [nbformat.v4.new_output("error", ename="SyntaxError", evalue="", traceback=[])]
+    assert sandbox.cell_errors(notebook, {"test_normalize"}) == [("square_sum", "SyntaxError"),
+                                                                ("test_normalize", "MemoryError")]
 
 
 def test_zip_paths_cannot_escape(tmp_path):

@@ -95,18 +95,23 @@ def test_relevance_is_conserved_layer_by_layer(trained):
     np.testing.assert_allclose(R.sum(axis=(1, 2, 3)), total, rtol=1e-3)
 
 
-def test_dtd_heatmaps_beat_sensitivity_at_pixel_flipping(trained):
-    """The sheet's closing claim: removing the DTD-relevant pixels destroys the evidence faster."""
+def test_both_heatmaps_beat_a_random_order_at_pixel_flipping(trained):
+    """The sheet's pixel-flipping section: removing the 10 % most relevant pixels (set to
+    grey) destroys far more evidence than removing a random 10 %, for both methods, and
+    DTD is at least on par with sensitivity analysis there (the notebook calls it a near tie)."""
     net, X, T = trained
     plain = md.Network(net.layers)
     R = net.forward(X) * T
     D = net.relprop(R).sum(axis=3)
     net.forward(X)
     S = (plain.gradprop(T) ** 2).sum(axis=3)
+    random_order = np.random.default_rng(0).random(S.shape)
 
     def evidence_after_removing(heatmap, fraction=0.1):
         threshold = np.quantile(heatmap.reshape(len(X), -1), 1 - fraction, axis=1)[:, None, None]
         kept = (heatmap < threshold)[..., None]
         return float((plain.forward(X * kept) * T).sum(axis=-1).mean())
 
-    assert evidence_after_removing(D) < evidence_after_removing(S)
+    dtd, sensitivity, chance = (evidence_after_removing(h) for h in (D, S, random_order))
+    assert dtd < 0.8 * chance and sensitivity < 0.8 * chance
+    assert dtd <= 1.05 * sensitivity

@@ -12,7 +12,7 @@ from autograder import sheet3_vgg as ref
 from autograder.hidden import relative_error
 from utils import vgg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")]
 
 
 def _out_of_place(model):
@@ -44,11 +44,11 @@ def test_gradient_family_equals_captum(cases, case):
     model, X, c = cases[case]
     peer = _out_of_place(model)
     pairs = {
-        "gradient×input": (ref.gradient_x_input(model, X, c), InputXGradient(peer).attribute(X.clone(), target=c)),
+        "gradient×input": (ref.gradient_x_input(model, X, c), InputXGradient(peer).attribute(X.clone().requires_grad_(True), target=c)),
         "saliency": (ref.saliency(model, X, c),
-                     Saliency(peer).attribute(X.clone(), target=c, abs=True).amax(dim=1)),
-        "deconvnet": (ref.deconvnet(model, X, c), Deconvolution(peer).attribute(X.clone(), target=c)),
-        "guided backprop": (ref.guided_backprop(model, X, c), GuidedBackprop(peer).attribute(X.clone(), target=c)),
+                     Saliency(peer).attribute(X.clone().requires_grad_(True), target=c, abs=True).amax(dim=1)),
+        "deconvnet": (ref.deconvnet(model, X, c), Deconvolution(peer).attribute(X.clone().requires_grad_(True), target=c)),
+        "guided backprop": (ref.guided_backprop(model, X, c), GuidedBackprop(peer).attribute(X.clone().requires_grad_(True), target=c)),
     }
     for name, (ours, theirs) in pairs.items():
         assert float(theirs.abs().max()) > 0, name

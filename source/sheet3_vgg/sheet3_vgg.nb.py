@@ -46,7 +46,6 @@ from utils import vgg
 from utils.runmode import pick
 
 torch.manual_seed(0)
-torch.set_num_threads(2)
 
 IMAGE_PATH = None  # e.g. "castle.jpg": an image of your own for the ImageNet VGG-16
 
