@@ -289,8 +289,28 @@ class Grader:
         self.limits = limits
         self.isolated = sandbox.namespaces_available()
         self.slots = queue.Queue()
+        self._locks = []
         for slot in range(jobs):
-            self.slots.put(slot)
+            self.slots.put(self._reserve_uid() if self.isolated else slot)
+
+    def _reserve_uid(self) -> int:
+        """A kernel user id no other grading process on this machine holds: one per
+        worker, so that concurrent kernels (of this run or another) cannot read each
+        other's files or share a process limit.  Held until this process exits."""
+        import fcntl
+
+        folder = Path(tempfile.gettempdir()) / "autograder-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(FIRST_UID, FIRST_UID + 4000):
+            handle = open(folder / f"{uid}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self._locks.append(handle)
+            return uid
+        raise RuntimeError("no free kernel user id")
 
     def grade(self, student: str, folder: Path, sheet: Sheet, staging_note: str | None = None) -> Result:
         started = time.monotonic()
@@ -330,7 +350,7 @@ class Grader:
             return
         repaired, notes = repair(student_nb, sheet.release)
         result.notes.extend(notes)
-        job = Path(tempfile.mkdtemp(prefix=f"job-{slot}-", dir=self.work))
+        job = Path(tempfile.mkdtemp(prefix="job-", dir=self.work))
         try:
             outcome = self._run(job, result, sheet_folder, notebook_path, repaired, sheet, slot)
         finally:
@@ -345,7 +365,7 @@ class Grader:
     def _run(self, job, result, sheet_folder, notebook_path, repaired, sheet, slot):
         import nbformat
 
-        uid = gid = FIRST_UID + slot if self.isolated else None
+        uid = gid = slot if self.isolated else None
         course = job / "course"
         submitted = course / "submitted" / result.student / sheet.name
         shutil.copytree(sheet_folder, submitted, ignore=_ignore_for_copy)

@@ -71,7 +71,8 @@ def _enter_isolation(config: dict):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=False, capture_output=True)
     else:  # pragma: no cover - iproute2 is present on the course machines
         _loopback_up()
-    _expose(os.path.realpath(sys.base_prefix), config["course"])
+    _expose(os.path.realpath(sys.base_prefix))
+    _private_scratch(os.path.dirname(config["course"]))
     for path in config.get("hide", []):
         if os.path.isdir(path) and not os.path.islink(path):
             subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k,mode=0555", "hidden", path],
@@ -80,7 +81,31 @@ def _enter_isolation(config: dict):
             subprocess.run(["mount", "--bind", "/dev/null", path], check=False, capture_output=True)
 
 
-def _expose(path: str, scratch: str):
+_MS_BIND = 4096
+
+
+def _bind_back(directory: str, cover):
+    """Run ``cover()`` (which mounts something over a parent of ``directory``), then mount
+    the original ``directory`` back at its path.  The original is held by an open file
+    descriptor meanwhile, since its path no longer leads to it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        cover()
+        os.makedirs(directory, exist_ok=True)
+        if libc.mount(f"/proc/self/fd/{handle}".encode(), directory.encode(), None, _MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot mount {directory} back")
+    finally:
+        os.close(handle)
+
+
+def _tmpfs(path: str, options: str):
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sandbox", path], check=True, capture_output=True)
+
+
+def _expose(path: str):
     """Make ``path`` reachable for the kernel's unprivileged user: an ancestor that others
     cannot enter (``/root`` when Python lives in root's pyenv) is covered with an empty
     tmpfs into which only ``path``'s branch is mounted back, which also keeps the rest of
@@ -91,14 +116,26 @@ def _expose(path: str, scratch: str):
         if os.stat(ancestor).st_mode & 0o001:
             continue
         branch = os.path.join(ancestor, parts[depth])
-        stage = os.path.join(os.path.dirname(scratch), "stage")
-        os.makedirs(stage, exist_ok=True)
-        subprocess.run(["mount", "--bind", branch, stage], check=True, capture_output=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64k", "covered", ancestor],
-                       check=True, capture_output=True)
-        os.makedirs(branch, exist_ok=True)
-        subprocess.run(["mount", "--move", stage, branch], check=True, capture_output=True)
+        _bind_back(branch, lambda: _tmpfs(ancestor, "mode=0755,size=64k"))
         return
+
+
+def _private_scratch(job: str):
+    """Fresh, empty world-writable folders (/tmp, /var/tmp, /dev/shm, /run/lock): nothing
+    one student's code leaves there can be read by the next student graded under the
+    same user id.  The job's own folder (under /tmp) is mounted back into the new /tmp."""
+    job = os.path.realpath(job)
+    for scratch in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):
+        if not os.path.isdir(scratch) or os.path.islink(scratch):
+            continue
+        if job.startswith(scratch.rstrip(os.sep) + os.sep):
+            _bind_back(job, lambda: _tmpfs(scratch, "mode=1777,size=2g"))
+            parent = os.path.dirname(job)
+            while len(parent) > len(scratch):
+                os.chmod(parent, 0o711)
+                parent = os.path.dirname(parent)
+        else:
+            _tmpfs(scratch, "mode=1777,size=2g")
 
 
 def _loopback_up():  # pragma: no cover

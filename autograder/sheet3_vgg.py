@@ -46,20 +46,47 @@ def saliency(model, X, c):
     return _input_gradient(model, X, c)[1].abs().amax(dim=1)
 
 
+class _GammaConvFunction(torch.autograd.Function):
+    """Forward: z = conv_w(a) and p = conv_{w'}(a) in one convolution with the two weight
+    sets stacked; returns z.  Backward: w'ᵀ(g · z/p), the gradient of p · [z/p]_cst."""
+
+    @staticmethod
+    def forward(ctx, X, stacked_weight, stacked_bias, modified_weight, stride, padding, dilation):
+        both = F.conv2d(X, stacked_weight, stacked_bias, stride, padding, dilation)
+        z, p = both.chunk(2, dim=1)
+        ratio = z / p.where(p != 0, torch.ones_like(p))
+        ctx.save_for_backward(ratio, modified_weight)
+        ctx.geometry = (X.shape, stride, padding, dilation)
+        return z.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        ratio, modified_weight = ctx.saved_tensors
+        shape, stride, padding, dilation = ctx.geometry
+        grad_X = torch.nn.grad.conv2d_input(shape, modified_weight, grad * ratio, stride, padding, dilation)
+        return grad_X, None, None, None, None, None, None
+
+
 class Conv(torch.nn.Module):
     """LRP-γ for a convolution on ReLU activations by the gradient trick: the output keeps
-    the value z = conv(a) but its gradient is that of p = conv_{w + γw⁺}(a)."""
+    the value z = conv(a) but its gradient is that of p = conv_{w + γw⁺}(a) rescaled by
+    [z/p]_cst.  Both convolutions run as one (weights stacked), the backward pass
+    through w + γw⁺ only; the notebook's version ``p * (z / p).detach()`` is the same map."""
 
     def __init__(self, conv, gamma):
         super().__init__()
+        if conv.groups != 1 or isinstance(conv.padding, str):
+            raise ValueError("Conv supports ungrouped convolutions with numeric padding (as in VGG)")
         self.conv = conv
         self.pconv = newlayer(conv, lambda p: p + gamma * p.clamp(min=0))
+        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
+        pbias = self.pconv.bias if self.pconv.bias is not None else bias
+        self.register_buffer("stacked_weight", torch.cat([conv.weight.detach(), self.pconv.weight.detach()]))
+        self.register_buffer("stacked_bias", torch.cat([bias.detach(), pbias.detach()]))
 
     def forward(self, X):
-        with torch.no_grad():  # z only rescales; no gradient flows through it
-            z = self.conv(X)
-        p = self.pconv(X)
-        return p * (z / p.detach().where(p != 0, torch.ones_like(p)))
+        return _GammaConvFunction.apply(X, self.stacked_weight, self.stacked_bias, self.pconv.weight.detach(),
+                                        self.conv.stride, self.conv.padding, self.conv.dilation)
 
 
 def build_lrp_model(model):

@@ -97,11 +97,15 @@ def measure(name, model, shape, batch_size, repeats=None) -> dict:
 
 
 def run() -> list[dict]:
+    threads = torch.get_num_threads()  # restored afterwards: other benchmarks share the process
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
-    models = [_sheet_model()]
-    if os.environ.get("SHEET4_BENCH_VGG16") == "1" and "VGG-16 (ImageNet)" not in models[0][0]:
-        models.append(_vgg16_random())
-    return [measure(*spec) for spec in models]
+    try:
+        models = [_sheet_model()]
+        if os.environ.get("SHEET4_BENCH_VGG16") == "1" and "VGG-16 (ImageNet)" not in models[0][0]:
+            models.append(_vgg16_random())
+        return [measure(*spec) for spec in models]
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

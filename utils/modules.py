@@ -186,7 +186,10 @@ class Pooling(Layer):
         N, H, W, C = X.shape
         if H % 2 or W % 2:
             raise ValueError(f"2×2 sum-pooling needs an even height and width, got an input of shape {X.shape}")
-        return X.reshape(N, H // 2, 2, W // 2, 2, C).sum(axis=(2, 4), dtype=np.float32)
+        # two additions of strided halves: far faster than a reduction over two inner axes
+        rows = X.reshape(N, H // 2, 2, W // 2, 2 * C)
+        pairs = rows[:, :, 0] + rows[:, :, 1]
+        return pairs[..., :C] + pairs[..., C:]
 
     def gradprop(self, DY):
         # every input of a window receives the gradient of the window's sum
@@ -264,4 +267,4 @@ class Convolution(Layer):
         if fields.shape[1] != DY.shape[0]:  # DY does not belong to the last forward pass
             fields = receptive_fields(self.X, h, w)
         self.W -= np.float32(lr) * (fields @ DY).reshape(self.W.shape)
-        self.B -= np.float32(lr) * DY.sum(axis=0)
+        self.B -= np.float32(lr) * (np.ones(len(DY), dtype=np.float32) @ DY)  # Σ over positions, by BLAS

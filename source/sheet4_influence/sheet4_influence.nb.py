@@ -38,8 +38,10 @@
 #    linear output layers: a softmax would let one class's score overshadow the others).
 # 6. The influence for one instance uses the uniform distribution on the straight path
 #    from the baseline to the image (the quadrature of Integrated Gradients); the class
-#    influence uses the test images of the class; the "essence" of Part 4 ranks neurons
-#    on training images and measures accuracy on test images.
+#    influence uses the test images of the class; the comparative influence of
+#    $f_{c_1} - f_{c_2}$ uses the test images of both classes; the "essence" of Part 4
+#    ranks neurons on training images of five classes drawn with a fixed seed, and
+#    measures accuracy on test images.
 # 7. A masked neuron is set to zero (a ReLU neuron that does not fire). The binary
 #    classifier "class $c$ or not" answers yes when $c$ has the largest masked score, and is
 #    scored by its *balanced* accuracy (the mean of the hit rates on class $c$ and on the
