@@ -270,9 +270,10 @@ def cell_outcomes(notebook, test_ids: set) -> dict:
     return outcomes
 
 
-#: Errors that are the ordinary way a test fails; anything else is worth a note.
+#: Errors that are the ordinary way a test fails (a wrong or missing answer, or a
+#: consequence of an error reported where it happened); anything else is worth a note.
 ORDINARY_FAILURES = ("GradingError", "AssertionError", "TamperingDetected", "KernelEnded", "CellTimeoutError",
-                     "KeyboardInterrupt")
+                     "KeyboardInterrupt", "NotImplementedError", "NameError")
 
 
 def cell_errors(notebook, test_ids: set) -> list:

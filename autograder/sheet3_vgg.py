@@ -89,6 +89,54 @@ class Conv(torch.nn.Module):
                                         self.conv.stride, self.conv.padding, self.conv.dilation)
 
 
+class _ZBoxConvFunction(torch.autograd.Function):
+    """zB in one convolution: the input is (X, L, H) stacked on the channel axis, the
+    weights (w, 0, 0) for z and (w, -w⁺, -w⁻) for p = z - conv⁺(L) - conv⁻(H) (the biases
+    cancel in p).  Backward: the gradient of p · [z/p]_cst for X, L and H at once."""
+
+    @staticmethod
+    def forward(ctx, X, L, H, stacked_weight, bias, box_weight, stride, padding, dilation):
+        stacked_input = torch.cat([X, L, H], dim=1)
+        both = F.conv2d(stacked_input, stacked_weight, None, stride, padding, dilation)
+        channels = box_weight.shape[0]
+        p = both[:, channels:]
+        z = both[:, :channels] + bias[None, :, None, None]
+        ratio = z / p.where(p != 0, torch.ones_like(p))
+        ctx.save_for_backward(ratio, box_weight)
+        ctx.geometry = (stacked_input.shape, stride, padding, dilation)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        ratio, box_weight = ctx.saved_tensors
+        shape, stride, padding, dilation = ctx.geometry
+        grad_all = torch.nn.grad.conv2d_input(shape, box_weight, grad * ratio, stride, padding, dilation)
+        gX, gL, gH = grad_all.chunk(3, dim=1)
+        return gX, gL, gH, None, None, None, None, None, None
+
+
+class ZBoxConv(torch.nn.Module):
+    """The zB rule of :class:`utils.vgg.ConvPx` (same values, same gradients) with its three
+    convolutions fused into one; used by the reference LRP model."""
+
+    def __init__(self, conv):
+        super().__init__()
+        if conv.groups != 1 or isinstance(conv.padding, str):
+            raise ValueError("ZBoxConv supports ungrouped convolutions with numeric padding (as in VGG)")
+        self.conv = conv
+        w = conv.weight.detach()
+        box = torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
+        self.register_buffer("box_weight", box)
+        self.register_buffer("stacked_weight", torch.cat([torch.cat([w, 0 * w, 0 * w], dim=1), box]))
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=w.dtype)
+        self.register_buffer("bias", bias)
+
+    def forward(self, inputs):
+        X, L, H = inputs
+        return _ZBoxConvFunction.apply(X, L, H, self.stacked_weight, self.bias, self.box_weight,
+                                       self.conv.stride, self.conv.padding, self.conv.dilation)
+
+
 def build_lrp_model(model):
     """A copy of a VGG whose first convolution follows zB and every other convolution
     LRP-γ with the γ of its block; the dense layers stay as they are."""
@@ -98,7 +146,7 @@ def build_lrp_model(model):
     for block, indices in enumerate(conv_blocks(lrpmodel)):
         for index in indices:
             layer = features[index]
-            features[index] = ConvPx(layer) if index == first else Conv(layer, block_gamma(block))
+            features[index] = ZBoxConv(layer) if index == first else Conv(layer, block_gamma(block))
     return lrpmodel.requires_grad_(False)
 
 

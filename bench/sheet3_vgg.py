@@ -10,6 +10,7 @@ import time
 
 import torch
 import torchvision
+from zennit.attribution import Gradient
 
 from autograder import sheet3_vgg as ref
 from utils import vgg
@@ -17,14 +18,18 @@ from utils import vgg
 REPEATS = 5
 
 
-def _median_seconds(function, repeats=REPEATS):
-    function()  # warm-up: allocator, oneDNN primitives
-    times = []
+def _median_seconds(functions: dict, repeats=REPEATS) -> dict:
+    """Median wall time of each function; the functions take turns in every round, so that
+    a change in the load of a shared machine hits all of them alike."""
+    times = {name: [] for name in functions}
+    for function in functions.values():
+        function()  # warm-up: allocator, oneDNN primitives
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def run() -> list[dict]:
@@ -35,14 +40,14 @@ def run() -> list[dict]:
     c = vgg.CASTLE
 
     lrpmodel = ref.build_lrp_model(model)
-    ours = _median_seconds(lambda: ref.lrp(lrpmodel, X, c, L, H))
-    gradient = _median_seconds(lambda: ref.gradient_x_input(model, X, c))
-
-    from zennit.attribution import Gradient
-
     zmodel, composite = ref.zennit_setup(model, L, H)
     with Gradient(model=zmodel, composite=composite) as attributor:
-        zennit = _median_seconds(lambda: attributor(X, ref.logit_of(c)))
+        seconds = _median_seconds({
+            "ours": lambda: ref.lrp(lrpmodel, X, c, L, H),
+            "zennit": lambda: attributor(X, ref.logit_of(c)),
+            "gradient": lambda: ref.gradient_x_input(model, X, c),
+        })
+    ours, zennit, gradient = seconds["ours"], seconds["zennit"], seconds["gradient"]
 
     name = "LRP on VGG-16 (224×224, batch 1, CPU)"
     return [
@@ -54,6 +59,5 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(torch.get_num_threads())
     for row in run():
         print(f"{row['name']}: ours {row['ours_s']:.3f} s, {row['peer']} {row['peer_s']:.3f} s, ratio {row['ratio']:.2f}")

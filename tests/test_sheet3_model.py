@@ -85,3 +85,36 @@ def test_lrp_beats_gradient_x_input_on_pixel_flipping():
     assert sum(len(rows) for rows in curves["lrp"]) >= 50
     print(f"pixel-flipping AUC over 64 test images: LRP {auc['lrp']:.3f}, Gradient×Input {auc['gi']:.3f}")
     assert auc["lrp"] < auc["gi"]
+
+
+def test_fused_reference_layers_equal_the_plain_gradient_trick():
+    """The reference fuses convolutions for speed; values and gradients stay those of
+    ``p * (z / p).detach()`` (the notebook's form) and of ``utils.vgg.ConvPx``."""
+    from utils.layers import newlayer
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 5, 3, padding=1, stride=2).double()
+    X = torch.randn(2, 3, 7, 7, dtype=torch.float64)
+    L, H = -2 * torch.ones_like(X), 2 * torch.ones_like(X)
+    weights = torch.rand(2, 5, 4, 4, dtype=torch.float64)
+
+    def run(layer, inputs):
+        inputs = [t.clone().requires_grad_(True) for t in inputs]
+        y = layer(tuple(inputs) if len(inputs) == 3 else inputs[0])
+        return [y.detach(), *torch.autograd.grad((y * weights).sum(), inputs)]
+
+    for ours, plain in zip(run(ref.ZBoxConv(conv), (X, L, H)), run(vgg.ConvPx(conv), (X, L, H))):
+        assert torch.allclose(ours, plain, atol=1e-12)
+
+    class PlainGamma(torch.nn.Module):
+        def __init__(self, conv, gamma):
+            super().__init__()
+            self.conv, self.pconv = conv, newlayer(conv, lambda p: p + gamma * p.clamp(min=0))
+
+        def forward(self, a):
+            z, p = self.conv(a), self.pconv(a)
+            return p * (z / p).detach()
+
+    a = torch.rand(2, 3, 7, 7, dtype=torch.float64)
+    for ours, plain in zip(run(ref.Conv(conv, 0.3), (a,)), run(PlainGamma(conv, 0.3), (a,))):
+        assert torch.allclose(ours, plain, atol=1e-12)
