@@ -124,6 +124,10 @@ def prepare_sheet(name: str, source_root: Path, work: Path, master_db: Path) -> 
                    and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts)
     imports = " ".join(c.source for c in source_nb.cells if c.cell_type == "code")
     preload = [lib for lib in PRELOADABLE if re.search(rf"^\s*(import|from)\s+{lib}\b", imports, re.M)]
+    if "torch" in preload and "torchvision" not in preload:
+        # utils.vgg and utils.cnn import torchvision, which rebinds a few torch attributes
+        # on import: loaded after the guard's snapshot, that would look like tampering.
+        preload.append("torchvision")
     if (ROOT / "autograder" / f"{name}.py").exists():
         preload.append(f"autograder.{name}")
     return Sheet(name, course / "gradebook.db", release, test_cells, cells, files, source_dir, preload)
