@@ -54,7 +54,7 @@ class _GammaConvFunction(torch.autograd.Function):
     def forward(ctx, X, stacked_weight, stacked_bias, modified_weight, stride, padding, dilation):
         both = F.conv2d(X, stacked_weight, stacked_bias, stride, padding, dilation)
         z, p = both.chunk(2, dim=1)
-        ratio = z / p.where(p != 0, torch.ones_like(p))
+        ratio = torch.div(z, p).nan_to_num_(0.0, 0.0, 0.0)  # p = 0 only where nothing flows
         ctx.save_for_backward(ratio, modified_weight)
         ctx.geometry = (X.shape, stride, padding, dilation)
         return z.clone()
@@ -101,7 +101,7 @@ class _ZBoxConvFunction(torch.autograd.Function):
         channels = box_weight.shape[0]
         p = both[:, channels:]
         z = both[:, :channels] + bias[None, :, None, None]
-        ratio = z / p.where(p != 0, torch.ones_like(p))
+        ratio = torch.div(z, p).nan_to_num_(0.0, 0.0, 0.0)  # p = 0 only where nothing flows
         ctx.save_for_backward(ratio, box_weight)
         ctx.geometry = (stacked_input.shape, stride, padding, dilation)
         return z

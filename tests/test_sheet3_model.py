@@ -118,3 +118,16 @@ def test_fused_reference_layers_equal_the_plain_gradient_trick():
     a = torch.rand(2, 3, 7, 7, dtype=torch.float64)
     for ours, plain in zip(run(ref.Conv(conv, 0.3), (a,)), run(PlainGamma(conv, 0.3), (a,))):
         assert torch.allclose(ours, plain, atol=1e-12)
+
+
+def test_user_image_for_the_imagenet_path(tmp_path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    X = vgg.imagenet_image(tmp_path / "photo.png")
+    assert X.shape == (1, 3, 224, 224)
+    L, H = vgg.IMAGENET_NORMALISATION.bounds(X)
+    assert bool((L - 1e-5 <= X).all() and (X <= H + 1e-5).all())
+    back = vgg.IMAGENET_NORMALISATION.to_pixels(X)
+    assert float(back.min()) >= -1e-5 and float(back.max()) <= 1 + 1e-5

@@ -117,7 +117,6 @@ _grader.check_buildcnn(buildcnn)
 # **Task 2a.** Derive $\partial \mathcal{E} / \partial y_k^{(n)}$.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "derivation", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# === BEGIN MARK SCHEME ===
 # Since $\log p_i = y_i - \log\big(1 + \sum_j e^{y_j}\big)$ and
 # $\partial \log\big(1 + \sum_j e^{y_j}\big) / \partial y_k = p_k$,
 # $$\frac{\partial \mathcal{E}^{(n)}}{\partial y_k^{(n)}} = -t_k^{(n)} + p_k^{(n)} \sum_i t_i^{(n)}
@@ -125,7 +124,6 @@ _grader.check_buildcnn(buildcnn)
 # and $\partial \mathcal{E} / \partial y_k^{(n)} = (p_k^{(n)} - t_k^{(n)}) / N$: the other
 # images of the minibatch do not depend on $y^{(n)}$. Full marks for the result with the
 # $1/N$ and a correct argument; 1 point without the $1/N$ or without the argument.
-# === END MARK SCHEME ===
 
 # %% [markdown]
 # **Task 2b.** Define the function `geterrorgrad(y, t)`: given the outputs `y` and targets `t` of a

@@ -28,9 +28,9 @@
 #   blocks of two convolutions, trained by `python -m utils.train_vgg`; its weights ship
 #   with the course), explained on CIFAR-10 test images.
 #
-# The cell below says which one is used. Nothing is downloaded. You will write nine pieces
-# of code (29 points, checked automatically) and answer one question (2 points, read by
-# the instructors). When the notebook is graded it runs in *fast mode* (fewer images and
+# The cell below says which one is used. Nothing is downloaded. You will write code for
+# eight tasks (27 points, checked automatically) and answer one question (2 points, read
+# by the instructors). When the notebook is graded it runs in *fast mode* (fewer images and
 # optimisation steps); the checks use their own small random networks.
 
 # %%
