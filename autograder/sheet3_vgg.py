@@ -24,7 +24,7 @@ import torchvision
 
 from autograder.hidden import GradingError, as_array, relative_error
 from utils.layers import newlayer
-from utils.vgg import ConvPx, block_gamma, conv_blocks, first_conv, replace_relus
+from utils.vgg import block_gamma, conv_blocks, first_conv, replace_relus
 
 # ----------------------------------------------------------------------- references
 

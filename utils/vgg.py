@@ -114,7 +114,7 @@ def make_features(cfg=CIFAR_CFG, in_channels: int = 3) -> torch.nn.Sequential:
 def cifar_vgg(seed: int | None = 0) -> torchvision.models.VGG:
     """The course's CIFAR-10 VGG, freshly initialised (seeded): torchvision's ``VGG`` with
     :data:`CIFAR_CFG` features and a classifier Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear
-    on the 128×4×4 feature map of a 32×32 image."""
+    on the 64×4×4 feature map of a 32×32 image."""
     if seed is not None:
         torch.manual_seed(seed)
     features = make_features(CIFAR_CFG)

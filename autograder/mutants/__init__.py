@@ -33,8 +33,9 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        """The correct answer passes; a mutant is rejected."""
-        return not self.raised if not self.mutant else bool(self.raised)
+        """The correct answer passes; a mutant is rejected with a message for the student
+        (a GradingError), not by a crash of the check itself."""
+        return not self.raised if not self.mutant else self.raised == "GradingError"
 
 
 def load(sheet: str):
@@ -100,7 +101,7 @@ def kill_rates(outcomes: list) -> dict:
     for outcome in outcomes:
         killed, total, passing, correct = rates.get(outcome.sheet, (0, 0, 0, 0))
         if outcome.mutant:
-            killed, total = killed + bool(outcome.raised), total + 1
+            killed, total = killed + outcome.ok, total + 1
         else:
             passing, correct = passing + (not outcome.raised), correct + 1
         rates[outcome.sheet] = (killed, total, passing, correct)

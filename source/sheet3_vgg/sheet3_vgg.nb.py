@@ -491,14 +491,12 @@ _grader.check_saturation(saturation)
 # Gradient×Input attribute to the two inputs there, and why is that a poor explanation?
 # What does removing only one input (perturbation) show?
 #
-# === BEGIN MARK SCHEME ===
 # The gradient is $(0, 0)$ because the ReLU is inactive ($1 - i_1 - i_2 = -1 < 0$), so
 # Gradient×Input gives $R = (0, 0)$ although $y = 1$: nothing explains the output and
 # $\sum_i R_i \ne y$. Removing one input leaves $y(0, 1) = y(1, 0) = 1$, so each input
 # alone seems irrelevant too; the effect is saturated, both inputs together (or either)
 # produce it. A full answer names the zero gradient, the missing conservation and the
 # saturation of single-input perturbations.
-# === END MARK SCHEME ===
 
 # %% [markdown]
 # ## Comparison
