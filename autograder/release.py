@@ -53,6 +53,9 @@ def build_source_notebook(root: Path, sheet: str) -> Path:
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     notebook.metadata["language_info"] = {"name": "python"}
+    # nbformat draws random cell ids; ids from the position keep the generated files stable.
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:03d}"
     target = script.with_name(f"{sheet}.ipynb")
     nbformat.validate(notebook)
     nbformat.write(notebook, target)

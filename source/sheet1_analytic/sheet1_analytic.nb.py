@@ -484,6 +484,10 @@ _grader.check_layer2(layer2)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_neuralization", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# one support vector of weight 1: o(x) = ||x - u||^2 for every gamma
+x_one = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+o_one = layer2(layer1(x_one, torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, dtype=torch.float64), 2.0), 2.0)
+assert abs(float(o_one[0]) - 5.0) < 1e-9, "with one support vector u = 0 of weight 1, o(x) = ||x||^2 = 5 here"
 # the two layers together must reproduce the outlier score o(x) (checked on unseen data)
 ### BEGIN HIDDEN TESTS
 from autograder import sheet1_analytic as _grader

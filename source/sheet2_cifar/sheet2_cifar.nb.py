@@ -135,22 +135,22 @@ _grader.check_buildcnn(buildcnn)
 # You may check your derivation with `sympy` (imported above).
 
 # %% nbgrader={"grade": false, "grade_id": "geterrorgrad", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-# the derivation, checked by computer algebra for three classes and any targets
-_y, _t = sympy.symbols("y1:4"), sympy.symbols("t1:4")
-_denominator = 1 + sum(sympy.exp(v) for v in _y)
-_E = -sum(ti * sympy.log(sympy.exp(yi) / _denominator) for ti, yi in zip(_t, _y))
-for _k in range(3):
-    _claim = sympy.exp(_y[_k]) / _denominator * sum(_t) - _t[_k]  # p_k Σt − t_k, = p_k − t_k for one-hot t
-    assert sympy.simplify(sympy.diff(_E, _y[_k]) - _claim) == 0
-
-
 def geterrorgrad(y, t):
+    """∂E/∂y for scores ``y`` and one-hot targets ``t``, both of shape (N, 1, 1, 10)."""
+    ### BEGIN SOLUTION
+    # the derivation, checked by computer algebra for three classes and any targets
+    ys, ts = sympy.symbols("y1:4"), sympy.symbols("t1:4")
+    denominator = 1 + sum(sympy.exp(v) for v in ys)
+    error = -sum(ti * sympy.log(sympy.exp(yi) / denominator) for ti, yi in zip(ts, ys))
+    for k in range(3):
+        claim = sympy.exp(ys[k]) / denominator * sum(ts) - ts[k]  # p_k Σt − t_k, = p_k − t_k for one-hot t
+        assert sympy.simplify(sympy.diff(error, ys[k]) - claim) == 0
+
     shift = numpy.maximum(0, y.max(axis=-1, keepdims=True))  # every exponent becomes ≤ 0
     e = numpy.exp(y - shift)
     p = e / (numpy.exp(-shift) + e.sum(axis=-1, keepdims=True))
     return (p - t) / len(y)
-### END SOLUTION
+    ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_geterrorgrad", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
@@ -304,7 +304,22 @@ class Network(md.Network):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_network_relprop", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert hasattr(Network, "relprop")
+# two stand-in layers that record when they are visited
+visited = []
+
+
+class Recorder:
+    def __init__(self, name):
+        self.name = name
+
+    def relprop(self, R):
+        visited.append(self.name)
+        return R + 1
+
+
+relevance = Network([Recorder("bottom"), Recorder("top")]).relprop(numpy.zeros((1, 1, 1, 1), numpy.float32))
+assert visited == ["top", "bottom"], "relprop should visit the layers from the top to the bottom"
+assert float(numpy.sum(relevance)) == 2.0, "each layer's relprop should receive what the layer above returned"
 ### BEGIN HIDDEN TESTS
 from autograder import sheet2_cifar as _grader
 
@@ -413,9 +428,9 @@ _grader.check_pooling_relprop(Pooling)
 # layer (weights $W$, $W^+$, $W^-$, biases 0) and the gradient trick once for each.
 
 # %% nbgrader={"grade": false, "grade_id": "firstconvolution", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
 class FirstConvolution(md.Convolution):
     def relprop(self, R):
+        ### BEGIN SOLUTION
         plain, positive, negative = (copy.deepcopy(self) for _ in range(3))
         for layer in (plain, positive, negative):
             layer.B = numpy.zeros_like(self.B)
@@ -426,7 +441,7 @@ class FirstConvolution(md.Convolution):
         Z = plain.forward(self.X) - positive.forward(L) - negative.forward(H) + 1e-9
         S = R / Z
         return self.X * plain.gradprop(S) - L * positive.gradprop(S) - H * negative.gradprop(S)
-### END SOLUTION
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_firstconvolution", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}

@@ -165,17 +165,19 @@ utils.visualize(R_gi);
 
 # %% nbgrader={"grade": false, "grade_id": "Conv", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class Conv(torch.nn.Module):
-    ### BEGIN SOLUTION
     def __init__(self, conv, gamma):
         super().__init__()
+        ### BEGIN SOLUTION
         self.conv = conv
         self.pconv = utils.newlayer(conv, lambda p: p + gamma * p.clamp(min=0))
+        ### END SOLUTION
 
     def forward(self, X):
+        ### BEGIN SOLUTION
         z = self.conv(X)
         p = self.pconv(X)
         return p * (z / p).detach()
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_Conv", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
@@ -317,29 +319,33 @@ class ReLUWith(torch.nn.Module):
 
 
 class DeconvReLU(torch.autograd.Function):
-    ### BEGIN SOLUTION
     @staticmethod
     def forward(ctx, x):
+        ### BEGIN SOLUTION
         return x.clamp(min=0)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
         return grad_output.clamp(min=0)
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 class GuidedReLU(torch.autograd.Function):
-    ### BEGIN SOLUTION
     @staticmethod
     def forward(ctx, x):
+        ### BEGIN SOLUTION
         ctx.save_for_backward(x)
         return x.clamp(min=0)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
         (x,) = ctx.saved_tensors
         return grad_output.clamp(min=0) * (x > 0)
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 def modified_gradient(model, X, c, function):

@@ -534,10 +534,12 @@ essence_classes = sorted(np.random.default_rng(4).choice(10, size=5, replace=Fal
 X_train_numpy, T_train_numpy = cifar10.load_sample("train") if utils.fast_mode() else cifar10.load("train")
 train_labels = T_train_numpy.reshape(len(T_train_numpy), -1).argmax(axis=1)
 per_class = pick(1000, 100)
-chi_essence = {}
+chi_essence = {
+    k_class: influence(h, g, as_nchw(X_train_numpy[np.flatnonzero(train_labels == k_class)[:per_class]]),
+                       class_score(k_class), batch_size=256)
+    for k_class in essence_classes
+}
 for k_class in essence_classes:
-    chosen = np.flatnonzero(train_labels == k_class)[:per_class]
-    chi_essence[k_class] = influence(h, g, as_nchw(X_train_numpy[chosen]), class_score(k_class), batch_size=256)
     print(f"{CLASSES[k_class]:10s} most positive: {top_neurons(chi_essence[k_class], 3).tolist()}, "
           f"most negative: {top_neurons(-chi_essence[k_class], 3).tolist()}")
 

@@ -6,6 +6,7 @@ test then checks is read back from the page (prompts, dialogs, rendered images) 
 the notebook file the page saved.
 """
 from __future__ import annotations
+import ast
 
 import io
 import time
@@ -39,6 +40,34 @@ def errors_in(notebook_path: Path) -> list[CellError]:
             if output.get("output_type") == "error":
                 found.append(CellError(index, output.get("ename", ""), output.get("evalue", ""), cell.source))
     return found
+
+
+def names_defined(source: str) -> set[str]:
+    """Names a cell binds at its top level (assignments, def, class, for, with, import)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        for child in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) else [node]:
+            if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                names.add(child.name)
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                names.add(child.id)
+            elif isinstance(child, ast.alias):
+                names.add((child.asname or child.name).split(".")[0])
+    return names
+
+
+def stub_consequences(errors: list[CellError]) -> set[str]:
+    """Names that cells stopped by ``NotImplementedError`` would have defined: a later
+    ``NameError`` for one of them is a consequence of an answer stub, nothing else."""
+    owed = set()
+    for error in errors:
+        if error.ename == "NotImplementedError":
+            owed |= names_defined(error.source)
+    return owed
 
 
 def unexecuted_cells(notebook_path: Path) -> list[int]:
