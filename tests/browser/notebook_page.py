@@ -60,13 +60,14 @@ def names_defined(source: str) -> set[str]:
     return names
 
 
-def stub_consequences(errors: list[CellError]) -> set[str]:
-    """Names that cells stopped by ``NotImplementedError`` would have defined: a later
+def stub_consequences(errors: list[CellError], answered) -> set[str]:
+    """Names that the cells stopped by ``NotImplementedError`` define once answered (read
+    from ``answered``, the same notebook with the reference answers): a later
     ``NameError`` for one of them is a consequence of an answer stub, nothing else."""
     owed = set()
     for error in errors:
         if error.ename == "NotImplementedError":
-            owed |= names_defined(error.source)
+            owed |= names_defined(answered.cells[error.index].source)
     return owed
 
 
