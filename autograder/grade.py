@@ -15,7 +15,7 @@ notebook never stops nbgrader.  The submission files themselves are never modifi
 
 Results: ``DIR/gradebook.db`` (one nbgrader gradebook with every submission),
 ``DIR/grades.csv`` (student, sheet, score, max_score, status), ``DIR/cells.csv``
-(student, sheet, grade_id, score, max_score, status) and
+(student, sheet, grade_id, kind: auto or manual, score, max_score, status) and
 ``DIR/feedback/<student>/<sheet>/<sheet>.html`` (hidden tests and tracebacks into the
 checks removed).
 """
@@ -535,11 +535,11 @@ def write_tables(out: Path, results: list, sheets: dict):
             writer.writerow([result.student, result.sheet, f"{score:g}", f"{sum(m for _, m, _ in cells):g}", status])
     with open(out / "cells.csv", "w", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["student", "sheet", "grade_id", "score", "max_score", "status"])
+        writer.writerow(["student", "sheet", "grade_id", "kind", "score", "max_score", "status"])
         for result in results:
-            for grade_id, max_score, _ in sheets[result.sheet].cells:
+            for grade_id, max_score, kind in sheets[result.sheet].cells:
                 score, status = result.cells.get(grade_id, (0.0, "not graded"))
-                writer.writerow([result.student, result.sheet, grade_id, f"{score:g}", f"{max_score:g}", status])
+                writer.writerow([result.student, result.sheet, grade_id, kind, f"{score:g}", f"{max_score:g}", status])
 
 
 # ----------------------------------------------------------------------------- command

@@ -130,7 +130,7 @@ def graded(tmp_path_factory):
 
 def _auto_points(cells, student, sheet):
     """Score and maximum over the autograded test cells of one submission."""
-    rows = [r for r in cells if r["student"] == student and r["sheet"] == sheet and r.get("kind", "auto") == "auto"]
+    rows = [r for r in cells if r["student"] == student and r["sheet"] == sheet and r["kind"] == "auto"]
     return sum(float(r["score"]) for r in rows), sum(float(r["max_score"]) for r in rows)
 
 
