@@ -72,7 +72,8 @@ def _enter_isolation(config: dict):
     else:  # pragma: no cover - iproute2 is present on the course machines
         _loopback_up()
     _expose(os.path.realpath(sys.base_prefix))
-    _private_scratch(os.path.dirname(config["course"]))
+    course_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _private_scratch([os.path.dirname(config["course"]), sys.prefix, course_root])
     for path in config.get("hide", []):
         if os.path.isdir(path) and not os.path.islink(path):
             subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k,mode=0555", "hidden", path],
@@ -84,21 +85,24 @@ def _enter_isolation(config: dict):
 _MS_BIND = 4096
 
 
-def _bind_back(directory: str, cover):
-    """Run ``cover()`` (which mounts something over a parent of ``directory``), then mount
-    the original ``directory`` back at its path.  The original is held by an open file
-    descriptor meanwhile, since its path no longer leads to it."""
+def _bind_back(directories, cover):
+    """Run ``cover()`` (which mounts something over a parent of ``directories``), then
+    mount the original directories back at their paths.  The originals are held by open
+    file descriptors meanwhile, since their paths no longer lead to them."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    directories = [directories] if isinstance(directories, str) else list(directories)
+    handles = [os.open(directory, os.O_RDONLY | os.O_DIRECTORY) for directory in directories]
     try:
         cover()
-        os.makedirs(directory, exist_ok=True)
-        if libc.mount(f"/proc/self/fd/{handle}".encode(), directory.encode(), None, _MS_BIND, None) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot mount {directory} back")
+        for directory, handle in zip(directories, handles):
+            os.makedirs(directory, exist_ok=True)
+            if libc.mount(f"/proc/self/fd/{handle}".encode(), directory.encode(), None, _MS_BIND, None) != 0:
+                raise OSError(ctypes.get_errno(), f"cannot mount {directory} back")
     finally:
-        os.close(handle)
+        for handle in handles:
+            os.close(handle)
 
 
 def _tmpfs(path: str, options: str):
@@ -120,22 +124,27 @@ def _expose(path: str):
         return
 
 
-def _private_scratch(job: str):
+def _private_scratch(keep):
     """Fresh, empty world-writable folders (/tmp, /var/tmp, /dev/shm, /run/lock): nothing
     one student's code leaves there can be read by the next student graded under the
-    same user id.  The job's own folder (under /tmp) is mounted back into the new /tmp."""
-    job = os.path.realpath(job)
+    same user id.  The folders in ``keep`` that lie in one of them (the job's own folder;
+    the course checkout and its virtual environment when they live under /tmp, as in a
+    CI clone) are mounted back into the new one."""
+    keep = sorted({os.path.realpath(path) for path in keep})
     for scratch in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):
         if not os.path.isdir(scratch) or os.path.islink(scratch):
             continue
-        if job.startswith(scratch.rstrip(os.sep) + os.sep):
-            _bind_back(job, lambda: _tmpfs(scratch, "mode=1777,size=2g"))
-            parent = os.path.dirname(job)
+        inside = [path for path in keep if path.startswith(scratch.rstrip(os.sep) + os.sep)]
+        outermost = [path for path in inside if not any(path.startswith(other + os.sep) for other in inside)]
+        if not outermost:
+            _tmpfs(scratch, "mode=1777,size=2g")
+            continue
+        _bind_back(outermost, lambda: _tmpfs(scratch, "mode=1777,size=2g"))
+        for path in outermost:
+            parent = os.path.dirname(path)
             while len(parent) > len(scratch):
                 os.chmod(parent, 0o711)
                 parent = os.path.dirname(parent)
-        else:
-            _tmpfs(scratch, "mode=1777,size=2g")
 
 
 def _loopback_up():  # pragma: no cover
