@@ -112,8 +112,8 @@ STEAL = '''import glob, json, os
 def _steal():
     """Look for the solution in every place a grader has left files lying around."""
     here = os.getcwd()
-    places = ["/work/main/tests/grading/source/toy/toy.ipynb", "/work/main/source",
-              "/work/main/grading/gradebook.db", "/work/main/solutions"]
+    places = ["CHECKOUT/tests/grading/source/toy/toy.ipynb", "CHECKOUT/source",
+              "CHECKOUT/grading/gradebook.db", "CHECKOUT/solutions"]
     places += glob.glob("/tmp/autograder-*/*/course/gradebook.db") + glob.glob("/tmp/autograder-*/template-*/source/*/*.ipynb")
     places += [os.path.join(here, "../" * k, "gradebook.db") for k in range(1, 6)]
     places += [os.path.join(here, "../" * k, "source/toy/toy.ipynb") for k in range(1, 6)]
@@ -134,7 +134,7 @@ def _steal():
             continue
     return "def square_sum(x):\\n    return 0.0"
 exec(_steal())
-'''
+'''.replace("CHECKOUT", str(Path(__file__).resolve().parents[2]))  # the checkout being graded
 
 CASES = [
     Case("reference", "control", "all answers right", answers=ANSWERS),
