@@ -94,3 +94,16 @@ def relative_error(actual, expected) -> float:
     norm = _float(_norm(expected))
     difference = _float(_norm(actual - expected))
     return difference / norm if norm > 0 else difference
+
+
+def call_student(function, *args, name: str, **kwargs):
+    """Call the student's ``function``; whatever it raises becomes a :class:`GradingError`
+    that names the function, so the feedback says where the code failed."""
+    try:
+        return function(*args, **kwargs)
+    except GradingError:
+        raise
+    except NotImplementedError:
+        raise GradingError(f"{name} is not implemented yet (it raised NotImplementedError)") from None
+    except Exception as error:  # noqa: BLE001 - any crash of student code is a failed test
+        raise GradingError(f"{name} raised {type(error).__name__}: {error}") from None

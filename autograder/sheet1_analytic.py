@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 import torch
 
+from autograder.hidden import call_student as _call
 from autograder.hidden import GradingError, as_array, assert_close, rng
 from autograder.symbolic import assert_equivalent
 
@@ -164,15 +165,6 @@ def _problem(seed, n=7, m=5, d=4):
 
 def _tensor(array):
     return torch.tensor(np.array(array, dtype=np.float64))
-
-
-def _call(function, *args, name):
-    try:
-        return function(*args)
-    except GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - report the student's exception as feedback
-        raise GradingError(f"{name} raised {type(error).__name__}: {error}") from None
 
 
 def check_layer1(layer1):

@@ -16,6 +16,7 @@ import copy
 import numpy as np
 from scipy.special import logsumexp
 
+from autograder.hidden import call_student as _call
 from autograder.hidden import GradingError, as_array, rng
 from utils import modules as md
 
@@ -181,15 +182,6 @@ def zb_rule(X, W, R, low=LOW, high=HIGH, eps=EPS) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # Checks
 # ----------------------------------------------------------------------------------------
-def _call(function, *args, name):
-    try:
-        return function(*args)
-    except GradingError:
-        raise
-    except NotImplementedError:
-        raise GradingError(f"{name} is not implemented yet (it raised NotImplementedError)") from None
-    except Exception as error:  # the student's code failed: say where
-        raise GradingError(f"{name} raised {type(error).__name__}: {error}") from None
 
 
 def check_buildcnn(buildcnn):

@@ -25,6 +25,7 @@ and saliency, central finite differences of ``g`` for the influence.
 import numpy as np
 import torch
 
+from autograder.hidden import call_student as _call
 from autograder.hidden import GradingError, as_array, assert_close, rng
 from utils.attribution import batches
 
@@ -185,17 +186,6 @@ def _finite_difference_influence(g, weights, Z, eps=1e-5):
         down = g.numpy((flat - step).reshape(Z.shape)).reshape(len(Z), -1) @ weights
         gradient[j] = np.mean((up - down) / (2 * eps))
     return gradient.reshape(Z.shape[1:])
-
-
-def _call(student, *args, name, **kwargs):
-    try:
-        return student(*args, **kwargs)
-    except GradingError:
-        raise
-    except NotImplementedError:
-        raise GradingError(f"{name} is not implemented yet") from None
-    except Exception as error:  # noqa: BLE001 - any crash of student code is a failed test
-        raise GradingError(f"{name} raised {type(error).__name__}: {error}") from None
 
 
 # --------------------------------------------------------------------------------------

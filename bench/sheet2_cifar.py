@@ -17,8 +17,7 @@ import torch
 
 from autograder.sheet2_cifar import reference_buildcnn, reference_trainingstep
 from utils import cifar10
-from utils import modules as md
-from utils.cnn import SumPool2d, conv_from_numpy
+from utils.cnn import from_modules
 
 ITERATIONS = 10000
 
@@ -50,16 +49,6 @@ class _Schedule:
         return self.generator.permutation(n)
 
 
-def _torch_twin(net: md.Network) -> torch.nn.Sequential:
-    layers = []
-    for layer in net.layers:
-        if isinstance(layer, md.Convolution):
-            layers.append(conv_from_numpy(layer.W, layer.B))
-        elif isinstance(layer, md.ReLU):
-            layers.append(torch.nn.ReLU())
-        else:
-            layers.append(SumPool2d())
-    return torch.nn.Sequential(*layers)
 
 
 def _torch_trainer(model, X, labels, seed):
@@ -101,7 +90,7 @@ def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
     _openblas_threads(1)
     try:
         net = reference_buildcnn(np.random.default_rng(seed))
-        model = _torch_twin(net)
+        model = from_modules(net)
         X_torch = torch.from_numpy(np.ascontiguousarray(Xtrain.transpose(0, 3, 1, 2)))
         labels = torch.from_numpy(Ttrain.reshape(len(Ttrain), -1).argmax(axis=1))
         trainers = {"ours": _numpy_trainer(net, Xtrain, Ttrain, seed),
@@ -119,7 +108,7 @@ def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
             done += k
 
         # same start, same minibatches: the two networks should still be close
-        twin = _torch_twin(net)
+        twin = from_modules(net)
         X = torch.from_numpy(np.ascontiguousarray(Xtrain[:100].transpose(0, 3, 1, 2)))
         with torch.no_grad():
             gap = float((twin(X) - model(X)).abs().max() / model(X).abs().max())

@@ -15,22 +15,14 @@ from zennit.rules import Norm, Pass, ZBox, ZPlus
 from autograder import sheet2_cifar as ref
 from utils import cifar10
 from utils import modules as md
-from utils.cnn import SumPool2d, conv_from_numpy
+from utils.cnn import SumPool2d, from_modules
 
 EPS = ref.EPS
 
 
 def zennit_relevance(network: md.Network, X, R):
     """Relevance on the pixels of ``network`` (conv/ReLU/pool layers) computed by Zennit."""
-    modules = []
-    for layer in network.layers:
-        if isinstance(layer, md.Convolution):
-            modules.append(conv_from_numpy(layer.W, layer.B))
-        elif isinstance(layer, md.ReLU):
-            modules.append(torch.nn.ReLU())
-        else:
-            modules.append(SumPool2d())
-    model = torch.nn.Sequential(*modules).eval()
+    model = from_modules(network).eval()
     composite = SpecialFirstLayerMapComposite(
         layer_map=[(torch.nn.ReLU, Pass()), (SumPool2d, Norm(stabilizer=EPS)),
                    (torch.nn.Conv2d, ZPlus(stabilizer=EPS, zero_params="bias"))],

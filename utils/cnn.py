@@ -95,3 +95,21 @@ def torch_cnn(params_dir=None) -> torch.nn.Sequential:
     for param in model.parameters():
         param.requires_grad_(False)
     return model
+
+
+def from_modules(network) -> torch.nn.Sequential:
+    """The PyTorch twin (NCHW) of a :class:`utils.modules.Network` built from Convolution,
+    ReLU and Pooling layers, with the same parameters."""
+    from utils import modules as md
+
+    layers = []
+    for layer in network.layers:
+        if isinstance(layer, md.Convolution):
+            layers.append(conv_from_numpy(layer.W, layer.B))
+        elif isinstance(layer, md.ReLU):
+            layers.append(torch.nn.ReLU())
+        elif isinstance(layer, md.Pooling):
+            layers.append(SumPool2d())
+        else:
+            raise TypeError(f"no PyTorch twin for a layer of type {type(layer).__name__}")
+    return torch.nn.Sequential(*layers)
