@@ -44,7 +44,7 @@ demo: $(STAMP) $(CIFAR_TARGET)
 
 test: $(STAMP) $(CIFAR_TARGET)
 	bash tests/browser/install.sh
-	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra tests
+	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra --durations=15 tests
 
 test-browser: $(STAMP)
 	bash tests/browser/install.sh
