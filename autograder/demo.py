@@ -18,24 +18,35 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 
 
-def score_table(grades_csv: Path) -> str:
-    """A plain-text student × sheet table of ``score / max_score`` from grades.csv."""
-    with open(grades_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    students = sorted({row["student"] for row in rows})
-    sheets = [s for s in SHEETS if any(row["sheet"] == s for row in rows)]
-    cell = {(row["student"], row["sheet"]): row for row in rows}
-    width = max(len(s) for s in sheets) + 2
-    lines = ["student".ljust(14) + "".join(s.rjust(width) for s in sheets)]
-    for student in students:
-        entries = []
-        for sheet in sheets:
-            row = cell.get((student, sheet))
-            text = "-" if row is None else f"{float(row['score']):g}/{float(row['max_score']):g}"
-            if row is not None and row.get("status", "ok") != "ok":
-                text += f" ({row['status']})"
-            entries.append(text.rjust(width))
-        lines.append(student.ljust(14) + "".join(entries))
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def score_table(results: Path) -> str:
+    """A student × sheet table of autograded points (and the points left to grade by hand),
+    followed by the status of every submission that did not grade cleanly."""
+    grades = {(row["student"], row["sheet"]): row for row in _read(results / "grades.csv")}
+    cells = _read(results / "cells.csv")
+    students = sorted({student for student, _ in grades})
+    sheets = [sheet for sheet in SHEETS if any(key[1] == sheet for key in grades)]
+
+    def entry(student, sheet):
+        rows = [r for r in cells if r["student"] == student and r["sheet"] == sheet]
+        if not rows:
+            return "-"
+        auto = [r for r in rows if r["kind"] == "auto"]
+        manual = sum(float(r["max_score"]) for r in rows if r["kind"] == "manual")
+        text = f"{sum(float(r['score']) for r in auto):g}/{sum(float(r['max_score']) for r in auto):g}"
+        return text + (f" +{manual:g} by hand" if manual else "")
+
+    table = [["student", *sheets]] + [[student, *(entry(student, sheet) for sheet in sheets)] for student in students]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in table]
+    notes = [f"  {student}/{sheet}: {row['status']}" for (student, sheet), row in sorted(grades.items())
+             if row["status"] != "ok"]
+    if notes:
+        lines += ["", "status of the submissions that did not run cleanly:", *notes]
     return "\n".join(lines)
 
 
@@ -49,6 +60,6 @@ def main(argv):
     command = [sys.executable, "-m", "autograder", "grade", str(submitted), "--jobs", "2", "--out", str(results)]
     subprocess.run(command, check=True)
     print()
-    print(score_table(results / "grades.csv"))
+    print(score_table(results))
     print(f"\ngrades: {results / 'grades.csv'}\ncells:  {results / 'cells.csv'}\nfeedback: {results / 'feedback'}")
     return 0
