@@ -20,6 +20,7 @@ from utils import cifar10
 from utils.cnn import from_modules
 
 ITERATIONS = 10000
+WARM_UP = 10
 
 
 def _openblas_threads(count=None):
@@ -47,8 +48,6 @@ class _Schedule:
 
     def permutation(self, n):
         return self.generator.permutation(n)
-
-
 
 
 def _torch_trainer(model, X, labels, seed):
@@ -79,6 +78,18 @@ def _numpy_trainer(net, X, T, seed):
     return train
 
 
+def _relative_gap(net, model, X) -> float:
+    """max |scores of net − scores of model| / max |scores of model| on the images X.
+
+    Same start, same minibatches: after a few steps both sides should still compute the
+    same network (float32 rounding makes them drift apart later: SGD amplifies it).
+    """
+    X = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        ours, peer = from_modules(net)(X), model(X)
+    return float((ours - peer).abs().max() / peer.abs().max())
+
+
 def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
     """Time both trainings in alternating blocks of ``block`` iterations, so that both see
     the same load on a shared machine; times are CPU seconds of this (single-threaded)
@@ -97,6 +108,10 @@ def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
                     "peer": _torch_trainer(model, X_torch, labels, seed)}
         cpu = dict.fromkeys(trainers, 0.0)
         wall = dict.fromkeys(trainers, 0.0)
+        # an untimed warm-up, after which both sides must still compute the same network
+        for train in trainers.values():
+            train(WARM_UP)
+        gap = _relative_gap(net, model, Xtrain[:100])
         done = 0
         while done < iterations:
             k = min(block, iterations - done)
@@ -106,12 +121,6 @@ def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
                 cpu[side] += time.process_time() - start_cpu
                 wall[side] += time.perf_counter() - start_wall
             done += k
-
-        # same start, same minibatches: the two networks should still be close
-        twin = from_modules(net)
-        X = torch.from_numpy(np.ascontiguousarray(Xtrain[:100].transpose(0, 3, 1, 2)))
-        with torch.no_grad():
-            gap = float((twin(X) - model(X)).abs().max() / model(X).abs().max())
     finally:
         torch.set_num_threads(torch_threads)
         if blas_threads:
@@ -124,7 +133,7 @@ def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
         "ratio": cpu["ours"] / cpu["peer"],
         "ours_wall_s": wall["ours"],
         "peer_wall_s": wall["peer"],
-        "relative_gap_of_scores": gap,
+        "relative_gap_of_scores_after_warm_up": gap,
     }]
 
 

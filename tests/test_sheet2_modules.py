@@ -40,6 +40,21 @@ def test_convolution_matches_torch_forward_backward_and_update(shape, batch):
     np.testing.assert_allclose((B0 - layer.B) / 0.5, conv.bias.grad.numpy(), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.parametrize("layer", [_conv((3, 2, 4, 6)), md.Pooling(), md.ReLU()], ids=["conv", "pool", "relu"])
+def test_results_do_not_depend_on_the_memory_layout_of_the_input(layer):
+    """The layers hand each other (C, H, W, N) memory; a plain NHWC array, a Fortran-ordered
+    one and a reversed view must give the same numbers."""
+    generator = np.random.default_rng(4)
+    X = generator.standard_normal((3, 8, 6, 4)).astype(np.float32)
+    Y = layer.forward(X)
+    DY = generator.standard_normal(Y.shape).astype(np.float32)
+    DX = layer.gradprop(DY)
+    flipped = np.ascontiguousarray(X[::-1])[::-1]  # negative strides
+    for variant in (np.asfortranarray(X), flipped, np.transpose(np.ascontiguousarray(X.transpose(3, 1, 2, 0)), (3, 1, 2, 0))):
+        np.testing.assert_array_equal(layer.forward(variant), Y)
+        np.testing.assert_array_equal(layer.gradprop(np.asfortranarray(DY)), DX)
+
+
 def test_linear_layers_match_finite_differences():
     """Convolution and pooling are linear: central differences are exact up to rounding."""
     generator = np.random.default_rng(2)

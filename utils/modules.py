@@ -14,10 +14,19 @@ of its convolutions, one ``<name>.npz`` file per layer holding ``W`` and ``B``.
 
 Convolutions are stride-1 cross-correlations without padding (as ``torch.nn.Conv2d``):
 ``Y[n, i, j, o] = Σ_{a, b, c} X[n, i + a, j + b, c] · W[a, b, c, o] + B[o]``.  They are
-computed by gathering every receptive field into a matrix row ("im2col", a strided view
-copied once) and one matrix product (BLAS); the input gradient scatters the rows back
+computed by gathering every receptive field into a matrix column ("im2col", a strided view
+copied once) and one matrix product (BLAS); the input gradient scatters the columns back
 with one vectorised addition per kernel offset.  There are no Python loops over images
 or pixels.
+
+Memory layout
+-------------
+Arrays have NHWC *shape* everywhere, but the arrays the layers return are views of
+(C, H, W, N) memory, the image index fastest (the layout of cuda-convnet).  Indexing,
+arithmetic and ``numpy.asarray`` see an ordinary NHWC array; only the speed differs: in
+this layout every receptive field is a run of contiguous numbers across the images, so
+im2col and its adjoint copy long runs, and one layer's output is the next convolution's
+input without a copy.  ``numpy.ascontiguousarray`` gives an NHWC copy where one is needed.
 
 Where parameters come from
 --------------------------
@@ -86,36 +95,47 @@ def _as_batch(X, name="X") -> np.ndarray:
     return X
 
 
+def _planes(X: np.ndarray) -> np.ndarray:
+    """``X`` (N, H, W, C) as a C-contiguous (C, H, W, N) array; no copy when it already is one in memory."""
+    return np.ascontiguousarray(np.transpose(X, (3, 1, 2, 0)))
+
+
+def _from_planes(planes: np.ndarray) -> np.ndarray:
+    """The (N, H, W, C) view of a (C, H, W, N) array."""
+    return np.transpose(planes, (3, 1, 2, 0))
+
+
 def receptive_fields(X: np.ndarray, h: int, w: int) -> np.ndarray:
     """im2col, transposed: every h×w window of ``X`` (N, H, W, C) as a column.
 
-    Returns a matrix of shape (h·w·C, N·H'·W') whose rows are ordered like
-    ``W.reshape(h * w * C, -1)`` for a weight (h, w, C, out), and whose columns are the
-    output positions in NHWC order.  It is copied once from a strided view of the
-    channels-first image, in which the innermost run (W' numbers) is contiguous.
+    Returns a matrix of shape (h·w·C, H'·W'·N) whose rows are ordered like
+    ``W.reshape(h * w * C, -1)`` for a weight (h, w, C, out) and whose columns are the
+    output positions, image index fastest.  It is copied once from a strided view of the
+    (C, H, W, N) layout, in which every run of W'·N numbers is contiguous.
     """
-    planes = np.ascontiguousarray(np.transpose(X, (3, 0, 1, 2)))  # (C, N, H, W)
-    C, N, H, W_ = planes.shape
+    planes = _planes(X)
+    C, H, W_, N = planes.shape
     Ho, Wo = H - h + 1, W_ - w + 1
-    sC, sN, sH, sW = planes.strides
+    sC, sH, sW, sN = planes.strides
     view = np.lib.stride_tricks.as_strided(
-        planes, shape=(h, w, C, N, Ho, Wo), strides=(sH, sW, sC, sN, sH, sW), writeable=False
+        planes, shape=(h, w, C, Ho, Wo, N), strides=(sH, sW, sC, sH, sW, sN), writeable=False
     )
-    return view.reshape(h * w * C, N * Ho * Wo)
+    return view.reshape(h * w * C, Ho * Wo * N)
 
 
-def scatter_fields(columns: np.ndarray, shape) -> np.ndarray:
+def scatter_fields(columns: np.ndarray) -> np.ndarray:
     """The adjoint of :func:`receptive_fields` (col2im): add every column back onto its window.
 
-    ``columns`` has shape (h, w, C, N, H', W'); the result has ``shape`` (N, H, W, C).
-    One vectorised addition per kernel offset (a, b).
+    ``columns`` has shape (h, w, C, H', W', N); the result has shape (N, H, W, C), with
+    H = H' + h − 1 and W = W' + w − 1, and the (C, H, W, N) memory layout.
+    One vectorised addition per kernel offset (a, b), over contiguous runs of W'·N numbers.
     """
-    h, w, C, N, Ho, Wo = columns.shape
-    planes = np.zeros((C, N, Ho + h - 1, Wo + w - 1), dtype=np.float32)
+    h, w, C, Ho, Wo, N = columns.shape
+    planes = np.zeros((C, Ho + h - 1, Wo + w - 1, N), dtype=columns.dtype)
     for a in range(h):
         for b in range(w):
-            planes[:, :, a:a + Ho, b:b + Wo] += columns[a, b]
-    return np.ascontiguousarray(np.transpose(planes, (1, 2, 3, 0))).reshape(shape)
+            planes[:, a:a + Ho, b:b + Wo] += columns[a, b]
+    return _from_planes(planes)
 
 
 class Layer:
@@ -186,16 +206,22 @@ class Pooling(Layer):
         N, H, W, C = X.shape
         if H % 2 or W % 2:
             raise ValueError(f"2×2 sum-pooling needs an even height and width, got an input of shape {X.shape}")
-        # two additions of strided halves: far faster than a reduction over two inner axes
-        rows = X.reshape(N, H // 2, 2, W // 2, 2 * C)
-        pairs = rows[:, :, 0] + rows[:, :, 1]
-        return pairs[..., :C] + pairs[..., C:]
+        # splitting an axis is a view whatever the memory layout, and two additions of
+        # strided halves are far faster than a reduction over two inner axes
+        windows = X.reshape(N, H // 2, 2, W // 2, 2, C)
+        pairs = windows[:, :, 0] + windows[:, :, 1]
+        return pairs[:, :, :, 0] + pairs[:, :, :, 1]
 
     def gradprop(self, DY):
         # every input of a window receives the gradient of the window's sum
         N, H, W, C = self.X.shape
-        spread = np.broadcast_to(DY[:, :, None, :, None, :], (N, H // 2, 2, W // 2, 2, C))
-        return spread.reshape(N, H, W, C)
+        DX = np.empty_like(self.X, dtype=np.result_type(DY, np.float32))
+        windows = DX.reshape(N, H // 2, 2, W // 2, 2, C)
+        # plain strided copies: broadcasting over the axes of length 2 is several times slower
+        windows[:, :, 0, :, 0] = DY
+        windows[:, :, 0, :, 1] = DY
+        windows[:, :, 1] = windows[:, :, 0]
+        return DX
 
 
 class Convolution(Layer):
@@ -248,23 +274,25 @@ class Convolution(Layer):
         if C != cin or H < h or W_ < w:
             raise ValueError(f"a {h}×{w}×{cin}×{cout} convolution cannot take an input of shape {X.shape}")
         self._fields = receptive_fields(X, h, w)
-        Y = self._fields.T @ self.W.reshape(h * w * cin, cout)
-        Y += self.B
-        return Y.reshape(N, H - h + 1, W_ - w + 1, cout)
+        # (C, H, W, N) memory (see the module docstring): no copy here, and none in the
+        # next convolution's receptive_fields
+        Y = self.W.reshape(h * w * cin, cout).T @ self._fields
+        Y += self.B[:, None]
+        return _from_planes(Y.reshape(cout, H - h + 1, W_ - w + 1, N))
 
     def gradprop(self, DY):
-        self.DY = DY = _as_batch(DY, "DY")
+        DY = _as_batch(DY, "DY")
         h, w, cin, cout = self.W.shape
         N, Ho, Wo, _ = DY.shape
+        self._DY = _planes(DY).reshape(cout, Ho * Wo * N)
         # ∂E/∂(every receptive field), then each field's entries go back to their pixels
-        dfields = self.W.reshape(h * w * cin, cout) @ DY.reshape(-1, cout).T
-        return scatter_fields(dfields.reshape(h, w, cin, N, Ho, Wo), (N, Ho + h - 1, Wo + w - 1, cin))
+        dfields = self.W.reshape(h * w * cin, cout) @ self._DY
+        return scatter_fields(dfields.reshape(h, w, cin, Ho, Wo, N))
 
     def update(self, lr):
         h, w, cin, cout = self.W.shape
-        DY = self.DY.reshape(-1, cout)
         fields = self._fields
-        if fields.shape[1] != DY.shape[0]:  # DY does not belong to the last forward pass
+        if fields.shape[1] != self._DY.shape[1]:  # DY does not belong to the last forward pass
             fields = receptive_fields(self.X, h, w)
-        self.W -= np.float32(lr) * (fields @ DY).reshape(self.W.shape)
-        self.B -= np.float32(lr) * (np.ones(len(DY), dtype=np.float32) @ DY)  # Σ over positions, by BLAS
+        self.W -= np.float32(lr) * (fields @ self._DY.T).reshape(self.W.shape)
+        self.B -= np.float32(lr) * (self._DY @ np.ones(self._DY.shape[1], dtype=np.float32))  # Σ over positions, by BLAS
