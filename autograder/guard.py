@@ -15,6 +15,9 @@ so :func:`install` runs before the first student cell.  It
   naming what was replaced.  A call appended to the test cell does the same check once
   the test has run, so a student function that patches NumPy while it is being tested
   also loses the test;
+* watches every graded test cell while it runs (:class:`Watch`): a test in which the
+  student's code runs the grader's own reference code (``autograder.sheet*``), directly,
+  through an alias or a subclass, gets 0 points;
 * turns ``os._exit``, ``os.abort`` and ``os.fork`` into errors (a student cell that calls
   them fails instead of ending the kernel for every later test), and logs the hash of
   each cell it starts to a progress file, so that the grading command can tell which
@@ -22,16 +25,18 @@ so :func:`install` runs before the first student cell.  It
 
 Known limit: this runs inside the student's process.  It stops the cheats of the
 course's corpus (monkeypatching comparison functions of numpy, torch, sympy, the
-builtins or ``autograder`` itself; background threads started by student code), but a
-student who attacks the guard's own objects through frame or garbage-collector
-introspection is out of its reach; that would need checks running in a separate
-process.
+builtins or ``autograder`` itself; background threads started by student code; the
+reference code called, aliased or subclassed), but a student who attacks the guard's own
+objects through frame or garbage-collector introspection, or who copies the text of the
+reference code into the notebook, is out of its reach; that would need checks running in
+a separate process, with the reference code out of the kernel's sight.
 """
 import builtins
 import hashlib
 import importlib
 import json
 import os
+import re
 import secrets
 import sys
 import threading
@@ -58,6 +63,10 @@ def cell_hash(source: str) -> str:
 
 class TamperingDetected(AssertionError):
     """The student's code replaced something a hidden test relies on."""
+
+
+class BorrowedGraderCode(AssertionError):
+    """The student's code ran the grader's own reference code to compute its answer."""
 
 
 class KernelEnded(AssertionError):
@@ -161,6 +170,145 @@ class Snapshot:
         return sorted(set(changed))
 
 
+class Watch:
+    """Notices the student's code running the grader's reference code during a test cell.
+
+    The hidden tests import ``autograder.sheet*`` into the student's kernel, so its
+    reference implementations could be called by a student's function to produce the
+    answer it is compared with.  While a test cell runs, a profile hook
+    (``sys.setprofile``, and ``threading.setprofile`` for threads started meanwhile)
+    sees every Python call.  A call into a function or method of those modules is
+    *borrowed* when the nearest caller outside the libraries is the student's code (a
+    function defined in a notebook cell, or text run by ``exec``); calls made by the
+    grader itself and by the test cell's own statements are not.  Classes marked with
+    :func:`autograder.hidden.handed_to_students` are fixtures the student's code is meant
+    to call.  Switching the hook off from the student's code counts as borrowing, and so
+    does an answer that *is* grader code: a name the test cell uses, bound in the notebook
+    to a reference function, or to a class that inherits from a reference class.
+    """
+
+    def __init__(self):
+        self.codes = {}  # code object -> qualified name, for the answer modules loaded so far
+        self.classes = {}  # reference class -> qualified name
+        self.modules = set()
+        self.origins = {}  # file name -> "grader", "library" or "student"
+        self.borrowed = set()
+        self.running = False
+
+    def scan_modules(self):
+        for name, module in list(sys.modules.items()):
+            if not name.startswith(_ANSWER_MODULES) or id(module) in self.modules:
+                continue
+            self.modules.add(id(module))
+            for key, value in list(vars(module).items()):
+                if getattr(value, "__module__", None) != name:
+                    continue  # imported from elsewhere
+                if isinstance(value, types.FunctionType):
+                    self.codes[value.__code__] = f"{name}.{key}"
+                elif isinstance(value, type) and not getattr(value, "_handed_to_students", False):
+                    self.classes[value] = f"{name}.{key}"
+                    for member_name, member in vars(value).items():
+                        for function in (getattr(member, "__func__", member), getattr(member, "fget", None)):
+                            if isinstance(function, types.FunctionType):
+                                self.codes[function.__code__] = f"{name}.{key}.{member_name}"
+
+    def start(self):
+        self.scan_modules()
+        if not self.running:
+            self.running = True
+            sys.setprofile(self._profile)
+            threading.setprofile(self._profile)
+
+    def stop(self) -> list:
+        """Stop watching; what the student's code borrowed since :meth:`start`."""
+        if self.running:
+            self.running = False
+            threading.setprofile(None)
+            sys.setprofile(None)
+        borrowed, self.borrowed = sorted(self.borrowed), set()
+        return borrowed
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            name = self.codes.get(frame.f_code)
+            if name is not None and self._called_by_student(frame.f_back):
+                self.borrowed.add(name)
+            elif frame.f_code is _THREADING_SETPROFILE and self._called_by_student(frame.f_back):
+                self.borrowed.add("threading.setprofile (the grader's watch)")
+        elif event == "c_call" and arg is _SYS_SETPROFILE and self._called_by_student(frame):
+            self.borrowed.add("sys.setprofile (the grader's watch)")
+
+    def _origin(self, filename: str) -> str:
+        origin = self.origins.get(filename)
+        if origin is None:
+            real = os.path.realpath(filename)
+            if filename.startswith("<frozen "):  # the interpreter's own modules (runpy, importlib)
+                origin = "library"
+            elif filename.startswith("<") or _NOTEBOOK_CELL.search(real):
+                origin = "student"
+            elif real.startswith(_GRADER_ROOT):
+                origin = "grader"
+            elif real.startswith(_LIBRARY_ROOTS):
+                origin = "library"
+            else:  # a module the student wrote
+                origin = "student"
+            self.origins[filename] = origin
+        return origin
+
+    def _called_by_student(self, frame) -> bool:
+        """Whether the nearest non-library frame from ``frame`` down is the student's code."""
+        while frame is not None:
+            origin = self._origin(frame.f_code.co_filename)
+            if origin == "grader":
+                return False
+            if origin == "student":
+                return not self._test_cell_statement(frame)
+            frame = frame.f_back
+        return False
+
+    def _test_cell_statement(self, frame) -> bool:
+        """A statement of the test cell itself: top-level cell code run by IPython in the
+        main thread, with no function of the student's or the grader's below it (only
+        library frames and top-level code, such as the script that started the kernel)."""
+        if frame.f_code.co_name != "<module>" or threading.current_thread() is not threading.main_thread():
+            return False
+        below = frame.f_back
+        while below is not None:
+            if below.f_code.co_name != "<module>" and self._origin(below.f_code.co_filename) != "library":
+                return False
+            below = below.f_back
+        return True
+
+    def aliases(self, namespace: dict, source: str) -> list:
+        """Names used by the test cell ``source`` whose value in the notebook is reference
+        code: an alias, a partial, a subclass, a class holding a reference method."""
+        found = []
+        for key in sorted(set(re.findall(r"[A-Za-z_]\w*", source)) & set(namespace)):
+            value = namespace[key]
+            if isinstance(value, types.ModuleType):
+                continue
+            for name in self._reference_parts(value):
+                found.append(f"{key} (is {name})")
+        return found
+
+    def _reference_parts(self, value):
+        for candidate in (value, getattr(value, "__func__", None), getattr(value, "func", None)):
+            code = getattr(candidate, "__code__", None)
+            if isinstance(code, types.CodeType) and code in self.codes:
+                yield self.codes[code]
+                return
+        if isinstance(value, type):
+            for base in value.__mro__:
+                if base in self.classes:
+                    yield self.classes[base]
+                    return
+            for member in list(vars(value).values()):
+                code = getattr(getattr(member, "__func__", member), "__code__", None)
+                if isinstance(code, types.CodeType) and code in self.codes:
+                    yield self.codes[code]
+                    return
+
+
 class Guard:
     """State of the guard inside one kernel; see the module docstring."""
 
@@ -174,6 +322,7 @@ class Guard:
         self.hook = None
         self.cached = None  # (source, transformed lines) of the cell about to run
         self.current_test = None  # grade_id of the test cell running now
+        self.watch = Watch()
 
     # -- progress log, read by the grading command after a dead kernel ----------------
     def log(self, event: str, digest: str):
@@ -238,25 +387,37 @@ class Guard:
             self.record(grade_id, found)
             name = self._inject(TamperingDetected(_message(found)))
             return [f"raise {name}\n"]
+        self.watch.scan_modules()
+        aliases = self.watch.aliases(shell.user_ns, source)
+        if aliases:
+            self.record(grade_id, aliases)
+            name = self._inject(BorrowedGraderCode(_borrowed_message(aliases)))
+            return [f"raise {name}\n"]
         self.current_test = grade_id
+        self.watch.start()
         after = "_guard_after_" + secrets.token_hex(8)
         shell.user_ns[after] = lambda: self.after_test(grade_id, after)
         return list(lines) + ["\n", f"{after}()\n"]
 
     def after_test(self, grade_id: str, name: str):
+        borrowed = self.watch.stop()
         self.hook[0].user_ns.pop(name, None)
         found = self.problems()
         if found:
-            self.record(grade_id, found)
+            self.record(grade_id, found + borrowed)
             raise TamperingDetected(_message(found))
+        if borrowed:
+            self.record(grade_id, borrowed)
+            raise BorrowedGraderCode(_borrowed_message(borrowed))
 
     def after_cell(self, result=None):
         """After every test cell, failed ones included (their appended check did not run):
         restore and report, so the tampering costs this test and not the next one."""
+        borrowed = self.watch.stop()
         grade_id, self.current_test = self.current_test, None
         if grade_id is None:
             return
-        found = self.problems()
+        found = self.problems() + borrowed
         if found:
             self.record(grade_id, found)
 
@@ -272,6 +433,12 @@ def _message(found: list) -> str:
             "The originals have been restored for the tests that follow.")
 
 
+def _borrowed_message(borrowed: list) -> str:
+    listed = ", ".join(borrowed[:4]) + (f" and {len(borrowed) - 4} more" if len(borrowed) > 4 else "")
+    return ("your code ran the grader's own reference code (" + listed + ") instead of computing the "
+            "answer itself; this test gets 0 points.")
+
+
 def _library_roots():
     import sysconfig
 
@@ -282,6 +449,13 @@ def _library_roots():
 
 
 _LIBRARY_ROOTS = _library_roots()
+_GRADER_ROOT = os.path.realpath(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: Modules whose functions and classes compute the answers of the hidden tests.
+_ANSWER_MODULES = ("autograder.sheet",)
+#: Where ipykernel stores the code of notebook cells (tempdir/ipykernel_<pid>/<hash>.py).
+_NOTEBOOK_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]")
+_SYS_SETPROFILE = sys.setprofile
+_THREADING_SETPROFILE = threading.setprofile.__code__
 
 
 def _library_function(member) -> bool:
@@ -315,7 +489,7 @@ def _disable_process_control():
                 setattr(module, name, _forbidden(f"os.{name}"))
 
 
-def _watch_imports(snapshot: Snapshot):
+def _watch_imports(snapshot: Snapshot, watch: Watch):
     """Snapshot a library the moment the student's ``import`` of it completes, so that a
     patch in the same cell is caught.  The wrappers are part of the snapshot: putting the
     original ``__import__`` back counts as tampering."""
@@ -327,6 +501,7 @@ def _watch_imports(snapshot: Snapshot):
         if state["depth"] == 0 and len(sys.modules) != state["modules"]:
             state["modules"] = len(sys.modules)
             snapshot.add_loaded_modules()
+            watch.scan_modules()
 
     def guarded_import(*args, **kwargs):
         state["depth"] += 1
@@ -362,7 +537,7 @@ def install(config_path: str | None = None):
             pass
     _disable_process_control()
     guard = Guard(config)
-    _watch_imports(guard.snapshot)
+    _watch_imports(guard.snapshot, guard.watch)
     guard.threads = {thread.ident for thread in threading.enumerate()}
     from IPython import get_ipython
 

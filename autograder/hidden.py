@@ -32,6 +32,18 @@ class GradingError(AssertionError):
     """A hidden test failed; the message tells the student what was expected."""
 
 
+def handed_to_students(cls):
+    """Mark a class of test fixtures (a small network, a quantity of interest) whose
+    instances a hidden test passes to the student's code, which may call their methods.
+
+    Every other function and class of the ``autograder.sheet*`` modules computes answers;
+    the grading kernel fails a test in which the student's code runs one of them
+    (see :class:`autograder.guard.Watch`).
+    """
+    cls._handed_to_students = True
+    return cls
+
+
 def rng(seed: int) -> np.random.Generator:
     """The random generator of a hidden test: fixed seeds keep grades deterministic."""
     return np.random.default_rng(seed)

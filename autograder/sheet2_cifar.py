@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from autograder.hidden import call_student as _call
-from autograder.hidden import GradingError, as_array, rng
+from autograder.hidden import GradingError, as_array, handed_to_students, rng
 from utils import modules as md
 
 #: Stabiliser of the relevance rules' denominators (they are non-negative for z⁺ and z^B).
@@ -353,6 +353,7 @@ def check_firstconvolution_relprop(FirstConvolution):
             raise GradingError("FirstConvolution.relprop changed the layer's own W or B: work on copies")
 
 
+@handed_to_students
 class _Scale:
     """A grader-owned layer whose relprop multiplies by a fixed matrix, to see the order of the visit."""
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import torchvision
 
 from autograder.hidden import call_student as _call
-from autograder.hidden import GradingError, as_array, relative_error
+from autograder.hidden import GradingError, as_array, handed_to_students, relative_error
 from utils.layers import newlayer
 from utils.vgg import block_gamma, conv_blocks, first_conv, replace_relus
 
@@ -370,6 +370,7 @@ def small_vgg(seed, cfg=(4, 5, "M", 6, 6, "M", 8, "M"), size=16, classes=5, bias
     return model.to(dtype).eval()
 
 
+@handed_to_students
 class TwiceReLUNet(torch.nn.Module):
     """conv → relu → conv → relu (the same in-place ReLU module) → max-pool → linear."""
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from autograder.hidden import call_student as _call
-from autograder.hidden import GradingError, as_array, assert_close, rng
+from autograder.hidden import GradingError, as_array, assert_close, handed_to_students, rng
 from utils.attribution import batches
 
 # --------------------------------------------------------------------------------------
@@ -115,6 +115,7 @@ _ACTIVATIONS = {
 }
 
 
+@handed_to_students
 class _TwoLayerNet:
     """``y = V act(W vec(x) + b) + c`` with random weights, from inputs of shape
     ``in_shape`` to outputs of shape ``out_shape``; callable on torch batches, with a
@@ -153,6 +154,7 @@ class _TwoLayerNet:
         return (local @ self.W).reshape(X.shape)
 
 
+@handed_to_students
 class _Scalar:
     """The scalar function ``x ↦ weights · net(x)`` on torch batches, returning (B,)."""
 

@@ -184,6 +184,65 @@ def test_real_sheet(tmp_path, capsys):
     shutil.rmtree(tmp_path / "release", ignore_errors=True)
 
 
+#: Ways to let the grader's reference compute sheet 1's layer1; each replaces the answer.
+BORROWING = {
+    "alias": "from autograder.sheet1_analytic import reference_layer1 as layer1",
+    "wrapper": "def layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
+               "    return sheet1_analytic.reference_layer1(x, U, alpha, gamma)",
+    "thread": "import threading\n\ndef layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
+              "    out = []\n    worker = threading.Thread(target=lambda: out.append(\n"
+              "        sheet1_analytic.reference_layer1(x, U, alpha, gamma)))\n"
+              "    worker.start()\n    worker.join()\n    return out[0]",
+    "exec": "def layer1(x, U, alpha, gamma):\n    space = dict(x=x, U=U, alpha=alpha, gamma=gamma)\n"
+            "    exec('from autograder.sheet1_analytic import reference_layer1 as f\\nh = f(x, U, alpha, gamma)', space)\n"
+            "    return space['h']",
+    "unhooked": "import sys\n\ndef layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
+                "    sys.setprofile(None)\n    return sheet1_analytic.reference_layer1(x, U, alpha, gamma)",
+    "partial": "import functools\nfrom autograder import sheet1_analytic\n\n"
+               "layer1 = functools.partial(sheet1_analytic.reference_layer1)",
+}
+
+
+@pytest.mark.skipif(not (ROOT / "source" / REAL / f"{REAL}.ipynb").exists(), reason=f"source/{REAL} not built yet")
+def test_borrowing_the_graders_reference_gets_zero(tmp_path, capsys):
+    """A student who finds the grader's reference implementation in the grading kernel
+    and lets it compute the answer loses every test that ran it; the reference submission
+    loses nothing, so the watch has no false alarms."""
+    import copy
+
+    import nbformat
+
+    from autograder import submissions as samples
+
+    reference = samples.reference(REAL)
+    answer = next(c for c in reference.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "neuralization_layers")
+    root = tmp_path / "submitted"
+    notebooks = {"reference": reference}
+    for name, source in BORROWING.items():
+        notebook = copy.deepcopy(reference)
+        index = next(i for i, c in enumerate(notebook.cells) if c.get("id") == answer.get("id"))
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+        notebooks[name] = notebook
+    for name, notebook in notebooks.items():
+        (root / name / REAL).mkdir(parents=True)
+        nbformat.write(notebook, root / name / REAL / f"{REAL}.ipynb")
+    out = tmp_path / "out"
+    grade.grade(root, out, sheets=[REAL], jobs=2, limits=grade.Limits(timeout=500), log=None)
+    cells = {(r["student"], r["grade_id"]): r for r in _read(out / "cells.csv")}
+    using_layer1 = {"test_layer1", "test_neuralization"}
+    rows = []
+    for student in notebooks:
+        for (who, grade_id), row in sorted(cells.items()):
+            if who != student or row["kind"] != "auto":
+                continue
+            expected = "tampering" if student != "reference" and grade_id in using_layer1 else "passed"
+            rows.append(f"{student:<10} {grade_id:<28} {expected:<10} {row['status']:<10} "
+                        f"{'yes' if row['status'] == expected else 'NO'}")
+    with capsys.disabled():
+        print("\n".join(["", "borrowing the grader's reference (sheet 1)", *rows]))
+    assert rows and all(line.endswith("yes") for line in rows), "\n".join(rows)
+
+
 def test_without_isolation(corpus_run, tmp_path, monkeypatch):
     """Where namespaces are unavailable (not root, not Linux) grading still works: same
     scores, with the limits and the guard but without the hidden paths."""

@@ -152,6 +152,54 @@ def test_guard_detects_and_restores(tmp_path):
                    "exit": "ForbiddenCall", "fork": "ForbiddenCall", "after": "okok"}
 
 
+BORROW_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from IPython.core.interactiveshell import InteractiveShell
+    from autograder.guard import cell_hash
+    RELU = "from autograder import sheet2_cifar as _grader\\n_grader.check_relu_relprop(ReLU)"
+    NETWORK = "from autograder import sheet2_cifar as _grader\\n_grader.check_network_relprop(Network)"
+    json.dump({"test_cells": {cell_hash(RELU): "relu", cell_hash(NETWORK): "network"}}, open(sys.argv[1], "w"))
+    shell = InteractiveShell.instance()
+    import autograder.guard
+    autograder.guard.install(sys.argv[1])
+    HONEST = "class ReLU(md.ReLU):\\n    def relprop(self, R):\\n        return R"
+    CASES = {
+        "honest": ["from utils import modules as md", HONEST, RELU],
+        "subclass": ["from autograder.sheet2_cifar import RefReLU\\nclass ReLU(RefReLU):\\n    pass", RELU],
+        "method": ["class ReLU(md.ReLU):\\n    relprop = RefReLU.relprop", RELU],
+        "wrapper": ["class ReLU(md.ReLU):\\n    def relprop(self, R):\\n        return RefReLU.relprop(self, R)", RELU],
+        "after": [HONEST, RELU],
+        "fixtures": ["class Network(md.Network):\\n    def relprop(self, R):\\n        for layer in self.layers[::-1]:\\n"
+                     "            R = layer.relprop(R)\\n        return R", NETWORK],
+    }
+    out = {}
+    # top-level loops, no function: below a test cell the guard expects only top-level code and libraries
+    for case, cells in CASES.items():
+        out[case] = ""
+        for code in cells:
+            result = shell.run_cell(code, silent=False)
+            error = result.error_in_exec or result.error_before_exec
+            out[case] += type(error).__name__ if error else "ok"
+    print(json.dumps(out))
+''')
+
+
+def test_guard_fails_tests_whose_answer_runs_the_graders_reference(tmp_path):
+    """Subclassing a reference class, borrowing one of its methods or calling it from the
+    answer costs the test; calling the grader's fixtures (the layers a test hands to the
+    student's Network) and honest answers do not."""
+    script = tmp_path / "borrow_check.py"
+    script.write_text(BORROW_SCRIPT)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "guard.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import json
+
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out == {"honest": "okokok", "subclass": "okBorrowedGraderCode", "method": "okBorrowedGraderCode",
+                   "wrapper": "okBorrowedGraderCode", "after": "okok", "fixtures": "okok"}
+
+
 def test_cell_hash_ignores_surrounding_whitespace():
     assert cell_hash("\nx = 1\n") == cell_hash("x = 1")
 
