@@ -529,9 +529,10 @@ plt.legend();
 # What the curves say, with the parameters that ship with the course (yours may differ):
 # both heatmaps order the pixels far better than chance, since the evidence falls much
 # faster than along the random order. Between the two, the measurement is close to a
-# tie: DTD is slightly ahead over roughly the first quarter of the removed pixels, and
-# sensitivity slightly ahead after that. The masked images suggested a clear
-# winner; pixel flipping does not confirm it in this form. Keep in mind what it
+# tie: the two curves stay within a few percent of each other and cross more than once,
+# and over the whole range sensitivity is slightly ahead (a smaller area under its
+# curve). The masked images suggested a clear winner, DTD; pixel flipping does not
+# confirm it in this form. Keep in mind what it
 # measures: a heatmap that finds the pixels whose *change* moves $y_c$ most (exactly
 # what a gradient is about) does well here even if it does not explain why $y_c$ is
 # large, and grey patches are inputs the network never saw in training. Pixel
