@@ -284,29 +284,29 @@ class Watch:
         code: an alias, a partial, a subclass, a class holding a reference method."""
         found = []
         for key in sorted(set(re.findall(r"[A-Za-z_]\w*", source)) & set(namespace)):
-            value = namespace[key]
-            if isinstance(value, types.ModuleType):
-                continue
-            for name in self._reference_parts(value):
+            name = self._reference_name(namespace[key])
+            if name is not None:
                 found.append(f"{key} (is {name})")
         return found
 
-    def _reference_parts(self, value):
+    def _reference_name(self, value) -> str | None:
+        """The reference code ``value`` is, wraps (a method, a partial) or inherits from."""
+        if isinstance(value, types.ModuleType):  # the test cell's own ``_grader``
+            return None
         for candidate in (value, getattr(value, "__func__", None), getattr(value, "func", None)):
             code = getattr(candidate, "__code__", None)
             if isinstance(code, types.CodeType) and code in self.codes:
-                yield self.codes[code]
-                return
-        if isinstance(value, type):
-            for base in value.__mro__:
-                if base in self.classes:
-                    yield self.classes[base]
-                    return
-            for member in list(vars(value).values()):
-                code = getattr(getattr(member, "__func__", member), "__code__", None)
-                if isinstance(code, types.CodeType) and code in self.codes:
-                    yield self.codes[code]
-                    return
+                return self.codes[code]
+        if not isinstance(value, type):
+            return None
+        for base in value.__mro__:
+            if base in self.classes:
+                return self.classes[base]
+        for member in list(vars(value).values()):
+            code = getattr(getattr(member, "__func__", member), "__code__", None)
+            if isinstance(code, types.CodeType) and code in self.codes:
+                return self.codes[code]
+        return None
 
 
 class Guard:
@@ -427,16 +427,18 @@ class Guard:
         return name
 
 
+def _listed(names: list, most: int) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def _message(found: list) -> str:
-    listed = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
-    return ("your code replaced functions the grader relies on (" + listed + "); this test gets 0 points. "
-            "The originals have been restored for the tests that follow.")
+    return ("your code replaced functions the grader relies on (" + _listed(found, 8) + "); this test gets "
+            "0 points. The originals have been restored for the tests that follow.")
 
 
 def _borrowed_message(borrowed: list) -> str:
-    listed = ", ".join(borrowed[:4]) + (f" and {len(borrowed) - 4} more" if len(borrowed) > 4 else "")
-    return ("your code ran the grader's own reference code (" + listed + ") instead of computing the "
-            "answer itself; this test gets 0 points.")
+    return ("your code ran the grader's own reference code (" + _listed(borrowed, 4) + ") instead of "
+            "computing the answer itself; this test gets 0 points.")
 
 
 def _library_roots():

@@ -40,20 +40,10 @@ def _openblas_threads(count=None):
     return None
 
 
-class _Schedule:
-    """The same minibatch indices for both sides."""
-
-    def __init__(self, seed):
-        self.generator = np.random.default_rng(seed)
-
-    def permutation(self, n):
-        return self.generator.permutation(n)
-
-
 def _torch_trainer(model, X, labels, seed):
     """A function running ``k`` SGD iterations of ``model`` on the schedule of ``seed``."""
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
-    schedule = _Schedule(seed)
+    schedule = np.random.default_rng(seed)  # the same minibatches on both sides
     default = torch.zeros(25, 1)
 
     def train(k):
@@ -69,7 +59,7 @@ def _torch_trainer(model, X, labels, seed):
 
 
 def _numpy_trainer(net, X, T, seed):
-    schedule = _Schedule(seed)
+    schedule = np.random.default_rng(seed)  # the same minibatches on both sides
 
     def train(k):
         for _ in range(k):

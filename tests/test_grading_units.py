@@ -138,15 +138,21 @@ GUARD_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_guard_detects_and_restores(tmp_path):
-    script = tmp_path / "guard_check.py"
-    script.write_text(GUARD_SCRIPT)
+def _run_guarded_shell(script_text, tmp_path) -> dict:
+    """Run a script that installs the guard in an IPython shell (in its own interpreter,
+    since the guard patches ``os``) and prints a JSON summary as its last line."""
+    import json
+
+    script = tmp_path / "guarded_shell.py"
+    script.write_text(script_text)
     run = subprocess.run([sys.executable, str(script), str(tmp_path / "guard.json")], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    import json
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+
+def test_guard_detects_and_restores(tmp_path):
+    out = _run_guarded_shell(GUARD_SCRIPT, tmp_path)
     assert out == {"honest": "okok", "patched": "okTamperingDetected", "restored": "okok",
                    "in_check": "okTamperingDetected", "sympy": "okTamperingDetected",
                    "exit": "ForbiddenCall", "fork": "ForbiddenCall", "after": "okok"}
@@ -188,14 +194,7 @@ def test_guard_fails_tests_whose_answer_runs_the_graders_reference(tmp_path):
     """Subclassing a reference class, borrowing one of its methods or calling it from the
     answer costs the test; calling the grader's fixtures (the layers a test hands to the
     student's Network) and honest answers do not."""
-    script = tmp_path / "borrow_check.py"
-    script.write_text(BORROW_SCRIPT)
-    run = subprocess.run([sys.executable, str(script), str(tmp_path / "guard.json")], capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    import json
-
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = _run_guarded_shell(BORROW_SCRIPT, tmp_path)
     assert out == {"honest": "okokok", "subclass": "okBorrowedGraderCode", "method": "okBorrowedGraderCode",
                    "wrapper": "okBorrowedGraderCode", "after": "okok", "fixtures": "okok"}
 

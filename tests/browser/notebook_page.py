@@ -6,9 +6,10 @@ test then checks is read back from the page (prompts, dialogs, rendered images) 
 the notebook file the page saved.
 """
 from __future__ import annotations
-import ast
 
+import ast
 import io
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,12 @@ def stub_consequences(errors: list[CellError], answered) -> set[str]:
         if error.ename == "NotImplementedError":
             owed |= names_defined(answered.cells[error.index].source)
     return owed
+
+
+def is_stub_consequence(error: CellError, owed: set[str]) -> bool:
+    """A ``NameError`` for one of the names ``owed`` (see :func:`stub_consequences`)."""
+    missing = re.match(r"name '(\w+)' is not defined", error.evalue or "")
+    return error.ename == "NameError" and missing is not None and missing.group(1) in owed
 
 
 def unexecuted_cells(notebook_path: Path) -> list[int]:
