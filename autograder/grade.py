@@ -128,8 +128,8 @@ def prepare_sheet(name: str, source_root: Path, work: Path, master_db: Path) -> 
         # utils.vgg and utils.cnn import torchvision, which rebinds a few torch attributes
         # on import: loaded after the guard's snapshot, that would look like tampering.
         preload.append("torchvision")
-    if (ROOT / "autograder" / f"{name}.py").exists():
-        preload.append(f"autograder.{name}")
+    if (ROOT / "autograder" / "sheets" / name / "reference.py").exists():
+        preload.append(f"autograder.sheets.{name}.reference")
     return Sheet(name, course / "gradebook.db", release, test_cells, cells, files, source_dir, preload)
 
 

@@ -50,7 +50,7 @@ def reference(sheet: str, root: Path = ROOT):
 
 def partly_wrong(sheet: str, root: Path = ROOT):
     """The reference with the answers named in the sheet's ``PARTLY_WRONG`` replaced."""
-    wrong = importlib.import_module(f"autograder.mutants.{sheet}").PARTLY_WRONG
+    wrong = importlib.import_module(f"autograder.sheets.{sheet}.mutants").PARTLY_WRONG
     notebook = reference(sheet, root)
     replaced = set()
     for cell in notebook.cells:

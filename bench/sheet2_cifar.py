@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from autograder.sheet2_cifar import reference_buildcnn, reference_trainingstep
+from autograder.sheets.sheet2_cifar.reference import reference_buildcnn, reference_trainingstep
 from utils import cifar10
 from utils.cnn import from_modules
 

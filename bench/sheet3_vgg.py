@@ -12,7 +12,7 @@ import torch
 import torchvision
 from zennit.attribution import Gradient
 
-from autograder import sheet3_vgg as ref
+from autograder.sheets.sheet3_vgg import reference as ref
 from utils import vgg
 
 REPEATS = 5

@@ -1,5 +1,5 @@
 """Benchmark of sheet 4: Integrated Gradients with 50 steps, the course's reference
-(:func:`autograder.sheet4_influence.integrated_gradients`) against Captum's
+(:func:`autograder.sheets.sheet4_influence.reference.integrated_gradients`) against Captum's
 ``IntegratedGradients(method="riemann_right")``, timed in the same process on the same
 model, input, baseline and batch size.
 
@@ -22,7 +22,7 @@ import torch
 import torchvision
 from captum.attr import IntegratedGradients
 
-from autograder import sheet4_influence as ref
+from autograder.sheets.sheet4_influence import reference as ref
 
 STEPS = 50
 REPEATS = 7  # for 32×32 inputs; 224×224 ones take minutes and run once

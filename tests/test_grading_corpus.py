@@ -186,7 +186,7 @@ def test_real_sheet(tmp_path, capsys):
 
 #: Ways to let the grader's reference compute sheet 1's layer1; each replaces the answer.
 BORROWING = {
-    "alias": "from autograder.sheet1_analytic import reference_layer1 as layer1",
+    "alias": "from autograder.sheets.sheet1_analytic.reference import reference_layer1 as layer1",
     "wrapper": "def layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
                "    return sheet1_analytic.reference_layer1(x, U, alpha, gamma)",
     "thread": "import threading\n\ndef layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
@@ -194,7 +194,7 @@ BORROWING = {
               "        sheet1_analytic.reference_layer1(x, U, alpha, gamma)))\n"
               "    worker.start()\n    worker.join()\n    return out[0]",
     "exec": "def layer1(x, U, alpha, gamma):\n    space = dict(x=x, U=U, alpha=alpha, gamma=gamma)\n"
-            "    exec('from autograder.sheet1_analytic import reference_layer1 as f\\nh = f(x, U, alpha, gamma)', space)\n"
+            "    exec('from autograder.sheets.sheet1_analytic.reference import reference_layer1 as f\\nh = f(x, U, alpha, gamma)', space)\n"
             "    return space['h']",
     "unhooked": "import sys\n\ndef layer1(x, U, alpha, gamma):\n    from autograder import sheet1_analytic\n"
                 "    sys.setprofile(None)\n    return sheet1_analytic.reference_layer1(x, U, alpha, gamma)",

@@ -162,8 +162,8 @@ BORROW_SCRIPT = textwrap.dedent('''
     import json, sys
     from IPython.core.interactiveshell import InteractiveShell
     from autograder.guard import cell_hash
-    RELU = "from autograder import sheet2_cifar as _grader\\n_grader.check_relu_relprop(ReLU)"
-    NETWORK = "from autograder import sheet2_cifar as _grader\\n_grader.check_network_relprop(Network)"
+    RELU = "from autograder.sheets.sheet2_cifar import reference as _grader\\n_grader.check_relu_relprop(ReLU)"
+    NETWORK = "from autograder.sheets.sheet2_cifar import reference as _grader\\n_grader.check_network_relprop(Network)"
     json.dump({"test_cells": {cell_hash(RELU): "relu", cell_hash(NETWORK): "network"}}, open(sys.argv[1], "w"))
     shell = InteractiveShell.instance()
     import autograder.guard
@@ -171,7 +171,7 @@ BORROW_SCRIPT = textwrap.dedent('''
     HONEST = "class ReLU(md.ReLU):\\n    def relprop(self, R):\\n        return R"
     CASES = {
         "honest": ["from utils import modules as md", HONEST, RELU],
-        "subclass": ["from autograder.sheet2_cifar import RefReLU\\nclass ReLU(RefReLU):\\n    pass", RELU],
+        "subclass": ["from autograder.sheets.sheet2_cifar.reference import RefReLU\\nclass ReLU(RefReLU):\\n    pass", RELU],
         "method": ["class ReLU(md.ReLU):\\n    relprop = RefReLU.relprop", RELU],
         "wrapper": ["class ReLU(md.ReLU):\\n    def relprop(self, R):\\n        return RefReLU.relprop(self, R)", RELU],
         "after": [HONEST, RELU],

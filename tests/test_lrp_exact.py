@@ -6,7 +6,7 @@ import pytest
 import sympy
 import torch
 
-from autograder import sheet1_analytic as grader
+from autograder.sheets.sheet1_analytic import reference as grader
 from utils import lrp_exact
 from utils.lrp_exact import Dense, LRP0, LRPEpsilon, LRPGamma, Network, lrp
 

@@ -20,8 +20,8 @@ def _outcomes(sheet):
 def test_kill_rate(sheet, capsys):
     if sheet not in PRESENT:
         with capsys.disabled():
-            print(f"\n{sheet}: no autograder/mutants/{sheet}.py yet, skipped")
-        pytest.skip(f"autograder/mutants/{sheet}.py does not exist yet")
+            print(f"\n{sheet}: no autograder/sheets/{sheet}/mutants.py yet, skipped")
+        pytest.skip(f"autograder/sheets/{sheet}/mutants.py does not exist yet")
     outcomes = _outcomes(sheet)
     with capsys.disabled():
         print("\n" + mutants.table(outcomes))

@@ -8,10 +8,10 @@ import scipy.stats
 import sympy
 import torch
 
-from autograder import sheet1_analytic as grader
+from autograder.sheets.sheet1_analytic import reference as grader
 from autograder import symbolic
 from autograder.hidden import GradingError
-from autograder.mutants import sheet1_analytic as mutants
+from autograder.sheets.sheet1_analytic import mutants as mutants
 from utils import symbols as student_symbols
 from utils.symbols import A, M, Sigma, a1, a2, c, gamma, h_min, lam, mu, w
 

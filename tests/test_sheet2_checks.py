@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import sympy
 
-from autograder import sheet2_cifar as checks
+from autograder.sheets.sheet2_cifar import reference as checks
 from autograder.hidden import GradingError
-from autograder.mutants import sheet2_cifar as mutants
+from autograder.sheets.sheet2_cifar import mutants as mutants
 
 
 @pytest.mark.parametrize("scale", [1.0, 30.0, 300.0])

@@ -12,7 +12,7 @@ from zennit.attribution import Gradient
 from zennit.composites import SpecialFirstLayerMapComposite
 from zennit.rules import Norm, Pass, ZBox, ZPlus
 
-from autograder import sheet2_cifar as ref
+from autograder.sheets.sheet2_cifar import reference as ref
 from utils import cifar10
 from utils import modules as md
 from utils.cnn import SumPool2d, from_modules

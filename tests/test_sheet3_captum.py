@@ -8,7 +8,7 @@ import torch
 import torchvision
 from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, Saliency
 
-from autograder import sheet3_vgg as ref
+from autograder.sheets.sheet3_vgg import reference as ref
 from autograder.hidden import relative_error
 from utils import vgg
 

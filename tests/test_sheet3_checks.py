@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from autograder import sheet3_vgg as checks
+from autograder.sheets.sheet3_vgg import reference as checks
 from autograder.hidden import GradingError
-from autograder.mutants import sheet3_vgg as mutants
+from autograder.sheets.sheet3_vgg import mutants as mutants
 
 CASES = [(check, label, args) for check, table in mutants.MUTANTS.items() for label, args in table.items()]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import sheet3_vgg as ref
+from autograder.sheets.sheet3_vgg import reference as ref
 from utils import cifar10, vgg
 
 

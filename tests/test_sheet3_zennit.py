@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision
 
-from autograder import sheet3_vgg as ref
+from autograder.sheets.sheet3_vgg import reference as ref
 from autograder.hidden import relative_error
 from utils import vgg
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients, InternalInfluence
 
-from autograder import sheet4_influence as ref
+from autograder.sheets.sheet4_influence import reference as ref
 from utils import cnn as cnn_module
 from utils.attribution import as_nchw, batches, map_batches, split_model
 

@@ -2,9 +2,9 @@
 (that they accept the reference and reject every mutant is tests/test_mutants.py's job)."""
 import pytest
 
-from autograder import sheet4_influence as checks
+from autograder.sheets.sheet4_influence import reference as checks
 from autograder.hidden import GradingError
-from autograder.mutants import sheet4_influence as mutants
+from autograder.sheets.sheet4_influence import mutants as mutants
 
 
 def test_crashing_or_unfinished_answers_get_a_message():

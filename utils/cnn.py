@@ -79,7 +79,7 @@ def torch_cnn(params_dir=None) -> torch.nn.Sequential:
     if missing:
         hint = (
             "The course's trained parameters are missing: the maintainers create them with "
-            "'OPENBLAS_NUM_THREADS=1 python -m autograder.train_sheet2 --iterations 10000 --seed 2 "
+            "'OPENBLAS_NUM_THREADS=1 python -m autograder.sheets.sheet2_cifar.train --iterations 10000 --seed 2 "
             "--out utils/params/sheet2_cnn'."
             if folder == SHIPPED
             else "Write them with Network.dump() after training on sheet 2."

@@ -41,12 +41,12 @@ class Outcome:
 def load(sheet: str):
     """(check module, mutants module) of a sheet, or None when the mutants module is absent."""
     try:
-        mutants = importlib.import_module(f"autograder.mutants.{sheet}")
+        mutants = importlib.import_module(f"autograder.sheets.{sheet}.mutants")
     except ModuleNotFoundError as error:
-        if error.name == f"autograder.mutants.{sheet}":
+        if error.name == f"autograder.sheets.{sheet}.mutants":
             return None
         raise
-    return importlib.import_module(f"autograder.{sheet}"), mutants
+    return importlib.import_module(f"autograder.sheets.{sheet}.reference"), mutants
 
 
 def _call(sheet, checks, check, mutant, arguments) -> Outcome:
@@ -115,7 +115,7 @@ def table(outcomes: list, missing=()) -> str:
         rate = f"{100.0 * killed / total:.1f} %" if total else "-"
         lines.append(f"{sheet:<18} {checks:>6} {total:>8} {killed:>7} {rate:>10} {passing:>6}/{correct:<6}")
     for sheet in missing:
-        lines.append(f"{sheet:<18} (no autograder/mutants/{sheet}.py yet: skipped)")
+        lines.append(f"{sheet:<18} (no autograder/sheets/{sheet}/mutants.py yet: skipped)")
     survivors = [o for o in outcomes if not o.ok]
     for outcome in survivors:
         what = f"mutant '{outcome.mutant}' survived" if outcome.mutant else f"correct answer rejected: {outcome.raised}: {outcome.message}"

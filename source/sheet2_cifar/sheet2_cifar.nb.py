@@ -93,7 +93,7 @@ nn = buildcnn()
 assert nn.forward(Xtest[:2]).shape == (2, 1, 1, 10), "the network should map 32×32×3 images to 1×1×10 scores"
 assert not nn.forward(Xtest[:2]).any(), "with a zero last layer, all scores start at zero"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_buildcnn(buildcnn)
 ### END HIDDEN TESTS
@@ -163,7 +163,7 @@ assert _g.shape == (1, 1, 1, 10)
 assert numpy.allclose(_g, 1 / 11 - _t), "with all scores 0, each class (and the default class) has p = 1/11"
 assert numpy.isfinite(geterrorgrad(numpy.full((1, 1, 1, 10), 500.0), _t)).all(), "large scores must not overflow"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_geterrorgrad(geterrorgrad)
 ### END HIDDEN TESTS
@@ -192,7 +192,7 @@ _net = buildcnn()
 trainingstep(_net, Xtrain, Ttrain)
 assert _net.layers[-1].W.any(), "after one step the last layer should have moved away from zero"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_trainingstep(trainingstep)
 ### END HIDDEN TESTS
@@ -324,7 +324,7 @@ relevance = Network([Recorder("bottom"), Recorder("top")]).relprop(numpy.zeros((
 assert visited == ["top", "bottom"], "relprop should visit the layers from the top to the bottom"
 assert float(numpy.sum(relevance)) == 2.0, "each layer's relprop should receive what the layer above returned"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_network_relprop(Network)
 ### END HIDDEN TESTS
@@ -347,7 +347,7 @@ _layer = ReLU()
 _layer.forward(Xtest[:1])
 assert numpy.array_equal(_layer.relprop(Xtest[:1] ** 2), Xtest[:1] ** 2)
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_relu_relprop(ReLU)
 ### END HIDDEN TESTS
@@ -389,7 +389,7 @@ _layer.forward(numpy.ones((1, 2, 2, 1)))
 _R = _layer.relprop(numpy.full((1, 1, 1, 1), 3.0))
 assert numpy.allclose(_R.ravel(), [1, 0, 2, 0]), "the positive weights 1 and 2 share the relevance 3 as 1 : 2"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_convolution_relprop(Convolution)
 ### END HIDDEN TESTS
@@ -413,7 +413,7 @@ _layer = Pooling()
 _layer.forward(numpy.array([1.0, 3.0, 0.0, 4.0]).reshape(1, 2, 2, 1))
 assert numpy.allclose(_layer.relprop(numpy.full((1, 1, 1, 1), 2.0)).ravel(), [0.25, 0.75, 0, 1])
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_pooling_relprop(Pooling)
 ### END HIDDEN TESTS
@@ -454,7 +454,7 @@ _layer.forward(numpy.zeros((1, 1, 2, 1)))
 # numerator x w - l w⁺ - h w⁻: 0 + 1 = 1 for the first pixel and 0 + 1 = 1 for the second
 assert numpy.allclose(_layer.relprop(numpy.full((1, 1, 1, 1), 2.0)).ravel(), [1, 1])
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_firstconvolution_relprop(FirstConvolution)
 ### END HIDDEN TESTS
@@ -482,7 +482,7 @@ utils.heatmaps(D);
 assert D.shape == (50, 32, 32)
 assert numpy.isclose(D.sum(), (Y * T).sum(), rtol=1e-2), "DTD should conserve the relevance"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet2_cifar as _grader
+from autograder.sheets.sheet2_cifar import reference as _grader
 
 _grader.check_dtd_network(Network, FirstConvolution, Convolution, ReLU, Pooling)
 ### END HIDDEN TESTS

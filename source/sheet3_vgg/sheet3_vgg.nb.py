@@ -111,7 +111,7 @@ def gradient_x_input(model, X, c):
 R_gi = gradient_x_input(model, X, c)
 assert R_gi.shape == X.shape, "one relevance score per input dimension"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_gradient_x_input(gradient_x_input)
 ### END HIDDEN TESTS
@@ -185,7 +185,7 @@ _conv = torch.nn.Conv2d(2, 3, 3, padding=1)
 _a = torch.rand(1, 2, 5, 5)
 assert torch.allclose(Conv(_conv, 0.25)(_a), _conv(_a), atol=1e-6), "the forward pass must keep the values conv(X)"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_conv(Conv)
 ### END HIDDEN TESTS
@@ -239,7 +239,7 @@ assert isinstance(model.features[vgg.first_conv(model)], torch.nn.Conv2d), "buil
 with torch.no_grad():
     print(f"sum of relevance {float(R_lrp.detach().sum()):.4f}, logit {float(model(X)[0, c]):.4f}")
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_lrp(build_lrp_model, lrp)
 ### END HIDDEN TESTS
@@ -275,7 +275,7 @@ M = saliency(model, X, c)
 assert M.shape == (X.shape[0], X.shape[2], X.shape[3])
 assert float(M.detach().min()) >= 0
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_saliency(saliency)
 ### END HIDDEN TESTS
@@ -372,7 +372,7 @@ _x = torch.tensor([-1.0, 2.0], requires_grad=True)
 GuidedReLU.apply(_x).backward(torch.tensor([3.0, -4.0]))
 assert _x.grad.tolist() == [0.0, 0.0], "guided backprop keeps a signal only where x > 0 and the signal > 0"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_modified_relus(deconvnet, guided_backprop)
 ### END HIDDEN TESTS
@@ -407,7 +407,7 @@ maps = activations(model, X, _chosen)
 assert len(maps) == 2 and maps[0].shape[:2] == (1, model.features[_blocks[0][0]].out_channels)
 assert float(maps[0].detach().min()) >= 0, "a ReLU output is never negative"
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_activations(activations)
 ### END HIDDEN TESTS
@@ -450,7 +450,7 @@ def class_model(model, c, shape, lam, steps, lr):
 I_star = class_model(model, c, X.shape, lam=0.05, steps=pick(200, 10), lr=0.5)
 assert I_star.shape == X.shape
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_class_model(class_model)
 ### END HIDDEN TESTS
@@ -487,7 +487,7 @@ def saturation(i1, i2):
 print("at (1, 1):", saturation(1.0, 1.0))
 assert len(saturation(0.2, 0.3)) == 3
 ### BEGIN HIDDEN TESTS
-from autograder import sheet3_vgg as _grader
+from autograder.sheets.sheet3_vgg import reference as _grader
 
 _grader.check_saturation(saturation)
 ### END HIDDEN TESTS

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from autograder import sheet4_influence as ref
+from autograder.sheets.sheet4_influence import reference as ref
 from utils.attribution import batches
 
 # --- straight_line_path ---------------------------------------------------------------

@@ -3,7 +3,7 @@ import copy
 
 import torch
 
-from autograder import sheet3_vgg as ref
+from autograder.sheets.sheet3_vgg import reference as ref
 from utils import vgg
 from utils.layers import newlayer
 

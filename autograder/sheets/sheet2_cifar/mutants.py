@@ -3,7 +3,7 @@ import copy
 
 import numpy as np
 
-from autograder import sheet2_cifar as ref
+from autograder.sheets.sheet2_cifar import reference as ref
 from utils import modules as md
 
 

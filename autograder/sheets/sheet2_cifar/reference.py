@@ -1,7 +1,7 @@
 """Sheet 2 (``sheet2_cifar``): reference solution and hidden-test checks.
 
 The reference parts (``reference_*``, :class:`RefNetwork` and the relprop layers) are
-the instructor's solution; :mod:`autograder.train_sheet2` trains the shipped parameters
+the instructor's solution; :mod:`autograder.sheets.sheet2_cifar.train` trains the shipped parameters
 with them.  The checks (``check_*``) run a student's code on small random inputs drawn
 from fixed seeds and compare the results with explicit formulas written independently of
 :mod:`utils.modules`: dense matrices of the convolutions, finite differences of the error,

@@ -1,6 +1,6 @@
 """Train sheet 2's network with the reference solution; this makes the shipped parameters.
 
-    OPENBLAS_NUM_THREADS=1 python -m autograder.train_sheet2 --iterations 10000 --seed 2 --out utils/params/sheet2_cnn
+    OPENBLAS_NUM_THREADS=1 python -m autograder.sheets.sheet2_cifar.train --iterations 10000 --seed 2 --out utils/params/sheet2_cnn
 
 Uses the full CIFAR-10 copy (``CIFAR10_ROOT``; the course's sample otherwise, with a
 message), plain SGD with learning rate 0.01 on minibatches of 25, exactly the loop of the
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from autograder.sheet2_cifar import accuracy, reference_buildcnn, reference_trainingstep
+from autograder.sheets.sheet2_cifar.reference import accuracy, reference_buildcnn, reference_trainingstep
 from utils import cifar10
 
 CHECKPOINTS = (10, 20, 40, 100, 200, 400, 1000, 2000, 4000, 6000, 8000, 10000,

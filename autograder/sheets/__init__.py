@@ -1,0 +1,1 @@
+"""One folder per sheet: everything the instructor side knows about that sheet."""

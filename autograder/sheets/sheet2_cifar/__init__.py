@@ -1,0 +1,1 @@
+"""Instructor side of sheet2_cifar: reference, challenge inputs, probes, checks and mutants."""

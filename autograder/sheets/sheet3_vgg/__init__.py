@@ -1,0 +1,1 @@
+"""Instructor side of sheet3_vgg: reference, challenge inputs, probes, checks and mutants."""

@@ -1,0 +1,1 @@
+"""Instructor side of sheet4_influence: reference, challenge inputs, probes, checks and mutants."""
