@@ -272,3 +272,43 @@ def assert_equivalent(
     if not agree:
         where = f" (for instance at {_describe(point, symbols, substitutions)})" if point else ""
         raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")
+
+
+# --------------------------------------------------------------------------------------
+# Reading an answer tree (utils.sympy_tree.encode) with the grader's own symbols
+# --------------------------------------------------------------------------------------
+
+_OPERATIONS = {"Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow, "exp": sympy.exp, "log": sympy.log,
+               "Abs": sympy.Abs, "Max": sympy.Max, "Min": sympy.Min}
+
+
+def decode(tree, symbols: Mapping[str, sympy.Symbol], *, name: str = "your answer"):
+    """The sympy object a probe's tree describes, built from the grader's classes and
+    ``symbols`` only; raises :class:`GradingError` for anything else."""
+    def build(node, depth):
+        if type(node) is not list or not node or type(node[0]) is not str or depth > 200:
+            raise GradingError(f"{name} could not be read as a sympy expression")
+        head, arguments = node[0], node[1:]
+        if head == "Symbol" and len(arguments) == 1 and type(arguments[0]) is str:
+            if arguments[0] not in symbols:
+                raise GradingError(f"{name} uses symbols the notebook does not provide: ['{arguments[0][:40]}']; "
+                                   f"allowed are {sorted(symbols)}")
+            return symbols[arguments[0]]
+        if head == "Integer" and len(arguments) == 1 and type(arguments[0]) is str and len(arguments[0]) < 400:
+            return sympy.Integer(int(arguments[0]))
+        if head == "Rational" and len(arguments) == 2 and all(type(a) is str and len(a) < 400 for a in arguments):
+            return sympy.Rational(int(arguments[0]), int(arguments[1]))
+        if head == "Float" and len(arguments) == 1 and type(arguments[0]) is str and len(arguments[0]) < 400:
+            return sympy.Rational(arguments[0])
+        if head == "Matrix" and depth == 0 and len(arguments) == 3:
+            rows, columns, entries = arguments
+            if type(rows) is int and type(columns) is int and type(entries) is list and 0 < rows * columns == len(entries) <= 400:
+                return sympy.ImmutableMatrix(rows, columns, [build(entry, depth + 1) for entry in entries])
+        if head in _OPERATIONS and arguments:
+            return _OPERATIONS[head](*[build(argument, depth + 1) for argument in arguments])
+        raise GradingError(f"{name} could not be read as a sympy expression (node {head[:40]!r})")
+
+    try:
+        return build(tree, 0)
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        raise GradingError(f"{name} could not be read as a sympy expression ({type(error).__name__})") from None
