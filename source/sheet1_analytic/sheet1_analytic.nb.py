@@ -105,9 +105,9 @@ x_star_l2 = w / (2 * lam)
 # %% nbgrader={"grade": true, "grade_id": "test_prototype_l2", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(x_star_l2, shape=(3, 1)))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_prototype_l2(x_star_l2)
+_probe("sheet1_analytic", "test_prototype_l2", x_star_l2=x_star_l2)
 ### END HIDDEN TESTS
 
 # %%
@@ -139,9 +139,9 @@ x_star_gaussian = mu + Sigma * w
 # %% nbgrader={"grade": true, "grade_id": "test_prototype_gaussian", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(x_star_gaussian, shape=(3, 1)))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_prototype_gaussian(x_star_gaussian)
+_probe("sheet1_analytic", "test_prototype_gaussian", x_star_gaussian=x_star_gaussian)
 ### END HIDDEN TESTS
 
 # %%
@@ -175,9 +175,9 @@ z_star_generator = A.T * w / (2 * lam)
 # %% nbgrader={"grade": true, "grade_id": "test_code_generator", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(z_star_generator, shape=(2, 1)))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_code_generator(z_star_generator)
+_probe("sheet1_analytic", "test_code_generator", z_star_generator=z_star_generator)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "prototype_generator", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -188,9 +188,9 @@ x_star_generator = A * z_star_generator + c
 # %% nbgrader={"grade": true, "grade_id": "test_prototype_generator", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(x_star_generator, shape=(3, 1)))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_prototype_generator(x_star_generator)
+_probe("sheet1_analytic", "test_prototype_generator", x_star_generator=x_star_generator)
 ### END HIDDEN TESTS
 
 # %%
@@ -333,9 +333,9 @@ R1_network_A = a1
 # %% nbgrader={"grade": true, "grade_id": "test_R1_network_A", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(R1_network_A))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_R1_network_a(R1_network_A)
+_probe("sheet1_analytic", "test_R1_network_A", R1_network_A=R1_network_A)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "R1_network_B", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -346,9 +346,9 @@ R1_network_B = a1 / 2
 # %% nbgrader={"grade": true, "grade_id": "test_R1_network_B", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(R1_network_B))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_R1_network_b(R1_network_B)
+_probe("sheet1_analytic", "test_R1_network_B", R1_network_B=R1_network_B)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -397,9 +397,9 @@ R1_network_A_above = gamma * (1 + gamma) * a1**2 * a2 / ((gamma * a1 + a2) * ((1
 # %% nbgrader={"grade": true, "grade_id": "test_R1_network_A_above", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 print(check_form(R1_network_A_above))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_R1_network_a_above(R1_network_A_above)
+_probe("sheet1_analytic", "test_R1_network_A_above", R1_network_A_above=R1_network_A_above)
 ### END HIDDEN TESTS
 
 # %%
@@ -468,9 +468,9 @@ example_h = layer1(torch.zeros(2, 3, dtype=torch.float64), torch.ones(4, 3, dtyp
 assert tuple(example_h.shape) == (2, 4), "layer1 should return shape (N, M)"
 assert torch.allclose(example_h, torch.full((2, 4), 3.0, dtype=torch.float64)), "||0 - 1||^2 = 3 in three dimensions, log 1 = 0"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_layer1(layer1)
+_probe("sheet1_analytic", "test_layer1", layer1=layer1)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_layer2", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -478,9 +478,9 @@ example_h = torch.tensor([[1.0, 1.0], [2.0, 5.0]], dtype=torch.float64)
 assert tuple(layer2(example_h, 1.0).shape) == (2,), "layer2 should return shape (N,)"
 assert abs(float(layer2(example_h, 1.0)[0]) - (1.0 - np.log(2.0))) < 1e-12, "two equal values h give h - log(2)/gamma"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_layer2(layer2)
+_probe("sheet1_analytic", "test_layer2", layer2=layer2)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_neuralization", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -490,9 +490,9 @@ o_one = layer2(layer1(x_one, torch.zeros(1, 2, dtype=torch.float64), torch.ones(
 assert abs(float(o_one[0]) - 5.0) < 1e-9, "with one support vector u = 0 of weight 1, o(x) = ||x||^2 = 5 here"
 # the two layers together must reproduce the outlier score o(x) (checked on unseen data)
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_neuralization(layer1, layer2)
+_probe("sheet1_analytic", "test_neuralization", layer1=layer1, layer2=layer2)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -538,9 +538,9 @@ softmin_lower_bound = h_min - sympy.log(M) / gamma
 # %% nbgrader={"grade": true, "grade_id": "test_softmin_lower_bound", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(check_form(softmin_lower_bound))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet1_analytic import reference as _grader
+from utils.probing import probe as _probe
 
-_grader.check_softmin_lower_bound(softmin_lower_bound)
+_probe("sheet1_analytic", "test_softmin_lower_bound", softmin_lower_bound=softmin_lower_bound)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -21,18 +21,18 @@ def layer2(h, gamma_):
     return -torch.logsumexp(-gamma_ * h, dim=1) / gamma_
 
 
-CORRECT = {
-    "check_prototype_l2": (w / (2 * lam),),
-    "check_prototype_gaussian": (mu + Sigma * w,),
-    "check_code_generator": (A.T * w / (2 * lam),),
-    "check_prototype_generator": (A * A.T * w / (2 * lam) + c,),
-    "check_R1_network_a": (a1,),
-    "check_R1_network_b": (a1 / 2,),
-    "check_R1_network_a_above": (gamma * (1 + gamma) * a1**2 * a2 / ((gamma * a1 + a2) * ((1 + gamma) * a1 - a2)),),
-    "check_softmin_lower_bound": (h_min - sympy.log(M) / gamma,),
-    "check_layer1": (layer1,),
-    "check_layer2": (layer2,),
-    "check_neuralization": (layer1, layer2),
+_CORRECT_ARGUMENTS = {
+    "test_prototype_l2": (w / (2 * lam),),
+    "test_prototype_gaussian": (mu + Sigma * w,),
+    "test_code_generator": (A.T * w / (2 * lam),),
+    "test_prototype_generator": (A * A.T * w / (2 * lam) + c,),
+    "test_R1_network_A": (a1,),
+    "test_R1_network_B": (a1 / 2,),
+    "test_R1_network_A_above": (gamma * (1 + gamma) * a1**2 * a2 / ((gamma * a1 + a2) * ((1 + gamma) * a1 - a2)),),
+    "test_softmin_lower_bound": (h_min - sympy.log(M) / gamma,),
+    "test_layer1": (layer1,),
+    "test_layer2": (layer2,),
+    "test_neuralization": (layer1, layer2),
 }
 
 # --------------------------------------------------------------------------------------
@@ -97,8 +97,8 @@ def layer2_keepdim(h, gamma_):
     return -torch.logsumexp(-gamma_ * h, dim=1, keepdim=True) / gamma_
 
 
-MUTANTS = {
-    "check_prototype_l2": {
+_MUTANT_ARGUMENTS = {
+    "test_prototype_l2": {
         "factor 2 missing": (w / lam,),
         "multiplied by 2 lambda": (2 * lam * w,),
         "sign flipped": (-w / (2 * lam),),
@@ -107,7 +107,7 @@ MUTANTS = {
         "row vector": ((w / (2 * lam)).T,),
         "a string": ("w/(2*lambda)",),
     },
-    "check_prototype_gaussian": {
+    "test_prototype_gaussian": {
         "inverse covariance": (mu + Sigma.inv() * w,),
         "mean forgotten": (Sigma * w,),
         "minus sign": (mu - Sigma * w,),
@@ -116,7 +116,7 @@ MUTANTS = {
         "covariance applied to the mean": (Sigma * (mu + w),),
         "lambda from (a) carried over": (mu + Sigma * w / (2 * lam),),
     },
-    "check_code_generator": {
+    "test_code_generator": {
         "factor 2 missing": (A.T * w / lam,),
         "lambda forgotten": (A.T * w,),
         "c added in code space": (A.T * (w + c) / (2 * lam),),
@@ -125,7 +125,7 @@ MUTANTS = {
         "transpose on the wrong side": ((w.T * A) / (2 * lam),),
         "x instead of z": (A * A.T * w / (2 * lam) + c,),
     },
-    "check_prototype_generator": {
+    "test_prototype_generator": {
         "c forgotten": (A * A.T * w / (2 * lam),),
         "factor 2 missing": (A * A.T * w / lam + c,),
         "c subtracted": (A * A.T * w / (2 * lam) - c,),
@@ -133,7 +133,7 @@ MUTANTS = {
         "c inside the product": (A * A.T * (w + c) / (2 * lam),),
         "lambda multiplied": (2 * lam * A * A.T * w + c,),
     },
-    "check_R1_network_a": {
+    "test_R1_network_A": {
         "half": (a1 / 2,),
         "zero": (sympy.Integer(0),),
         "gamma-boosted": (a1 * (1 + gamma),),
@@ -141,7 +141,7 @@ MUTANTS = {
         "gamma fraction": (a1 * gamma / (1 + gamma),),
         "squared": (a1**2,),
     },
-    "check_R1_network_b": {
+    "test_R1_network_B": {
         "all of it": (a1,),
         "a quarter": (a1 / 4,),
         "gamma-boosted": (a1 * (1 + gamma) / 2,),
@@ -149,7 +149,7 @@ MUTANTS = {
         "divided by 1+gamma": (a1 / (2 * (1 + gamma)),),
         "gamma fraction": (a1 * gamma / (1 + 2 * gamma),),
     },
-    "check_R1_network_a_above": {
+    "test_R1_network_A_above": {
         "wrong power of gamma": (gamma**2 * (1 + gamma) * a1**2 * a2 / ((gamma * a1 + a2) * ((1 + gamma) * a1 - a2)),),
         "gamma factor missing": ((1 + gamma) * a1**2 * a2 / ((gamma * a1 + a2) * ((1 + gamma) * a1 - a2)),),
         "only the pass-through neuron": (a1 * (1 + gamma) * a2 / (gamma * a1 + a2),),
@@ -159,7 +159,7 @@ MUTANTS = {
         "large-gamma limit": (a2,),
         "a Max term kept wrongly": (sympy.Max(a1 - a2, 0),),
     },
-    "check_softmin_lower_bound": {
+    "test_softmin_lower_bound": {
         "wrong power of gamma": (h_min - sympy.log(M) / gamma**2,),
         "M without log": (h_min - M / gamma,),
         "multiplied by gamma": (h_min - sympy.log(M) * gamma,),
@@ -168,7 +168,7 @@ MUTANTS = {
         "gamma forgotten": (h_min - sympy.log(M),),
         "unknown symbol": (h_min - sympy.log(sympy.Symbol("N")) / gamma,),
     },
-    "check_layer1": {
+    "test_layer1": {
         "distance not squared": (layer1_unsquared,),
         "log alpha added": (layer1_plus_log,),
         "log alpha times gamma": (layer1_times_gamma,),
@@ -176,7 +176,7 @@ MUTANTS = {
         "weights forgotten": (layer1_no_weights,),
         "transposed": (layer1_transposed,),
     },
-    "check_layer2": {
+    "test_layer2": {
         "minus forgotten": (layer2_no_minus,),
         "underflows for large gamma": (layer2_naive,),
         "times gamma": (layer2_times_gamma,),
@@ -185,7 +185,7 @@ MUTANTS = {
         "soft maximum": (layer2_soft_max,),
         "keeps a dimension": (layer2_keepdim,),
     },
-    "check_neuralization": {
+    "test_neuralization": {
         "layer 1 without weights": (layer1_no_weights, layer2),
         "layer 1 with log alpha added": (layer1_plus_log, layer2),
         "layer 2 with a mean": (layer1, layer2_mean),
@@ -193,6 +193,25 @@ MUTANTS = {
         "layer 2 without the minus": (layer1, layer2_no_minus),
     },
 }
+
+#: The names under which each test's probe receives the student's objects.
+_OBJECTS = {
+    "test_prototype_l2": ('x_star_l2',),
+    "test_prototype_gaussian": ('x_star_gaussian',),
+    "test_code_generator": ('z_star_generator',),
+    "test_prototype_generator": ('x_star_generator',),
+    "test_R1_network_A": ('R1_network_A',),
+    "test_R1_network_B": ('R1_network_B',),
+    "test_R1_network_A_above": ('R1_network_A_above',),
+    "test_softmin_lower_bound": ('softmin_lower_bound',),
+    "test_layer1": ('layer1',),
+    "test_layer2": ('layer2',),
+    "test_neuralization": ('layer1', 'layer2'),
+}
+
+CORRECT = {test: dict(zip(_OBJECTS[test], arguments)) for test, arguments in _CORRECT_ARGUMENTS.items()}
+MUTANTS = {test: {what: dict(zip(_OBJECTS[test], arguments)) for what, arguments in variants.items()}
+           for test, variants in _MUTANT_ARGUMENTS.items()}
 
 PARTLY_WRONG = {
     "prototype_gaussian": "x_star_gaussian = mu + Sigma.inv() * w\n",
