@@ -26,8 +26,8 @@ def test_kill_rate(sheet, capsys):
     with capsys.disabled():
         print("\n" + mutants.table(outcomes))
     rejected = [o for o in outcomes if not o.mutant and o.raised]
-    assert not rejected, [f"{o.check}: {o.raised}: {o.message}" for o in rejected]
-    survivors = [f"{o.check}: {o.mutant} ({o.raised or 'passed'})" for o in outcomes if o.mutant and not o.ok]
+    assert not rejected, [f"{o.test}: {o.raised}: {o.message}" for o in rejected]
+    survivors = [f"{o.test}: {o.mutant} ({o.raised or 'passed'})" for o in outcomes if o.mutant and not o.ok]
     assert not survivors, survivors
 
 

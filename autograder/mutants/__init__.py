@@ -1,15 +1,17 @@
 """Plausible wrong answers per sheet, used to show that the hidden tests reject them.
 
-Each sheet's module ``autograder.mutants.<sheet>`` exposes (see docs/authoring.md)
+Each sheet's ``autograder/sheets/<sheet>/mutants.py`` exposes (see docs/authoring.md)
 
-* ``CORRECT = {"check_x": (args...)}`` — arguments with which ``autograder.<sheet>.check_x``
-  must pass;
-* ``MUTANTS = {"check_x": {"what is wrong": (args...), ...}}`` — at least five per check,
-  every one of which the check must reject (raise);
+* ``CORRECT = {"test_x": {"name": object, ...}}`` — the objects (under the names the
+  test's probe receives them by) with which the test must pass;
+* ``MUTANTS = {"test_x": {"what is wrong": {"name": object, ...}, ...}}`` — at least five
+  per test, every one of which the test must fail;
 * ``PARTLY_WRONG`` — answer cells for the demo's partly wrong submission.
 
-:func:`run` calls every check with every argument set and returns one :class:`Outcome`
-per call; :func:`kill_rates` sums them per sheet.  ``python -m autograder.mutants
+:func:`run` judges every set of objects exactly as a graded answer is judged — the probe
+runs on the instructor challenge, the answer goes through the probe's encoding and the
+strict reader to the check (:func:`autograder.engine.local.judge`) — and returns one
+:class:`Outcome` per judgement; :func:`kill_rates` sums them per sheet.  ``python -m autograder.mutants
 [SHEET ...]`` prints the table.
 """
 import importlib
@@ -17,7 +19,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from autograder import SHEETS
+from autograder import SHEETS, sheets
+from autograder.engine import local
 
 MIN_MUTANTS = 5
 
@@ -25,73 +28,67 @@ MIN_MUTANTS = 5
 @dataclass
 class Outcome:
     sheet: str
-    check: str
+    test: str
     mutant: str  # "" for the correct arguments
-    raised: str  # exception type name, "" when the check passed
+    raised: str  # "GradingError" when the test failed the answer, another exception name when the check crashed, "" when it passed
     message: str
     seconds: float
 
     @property
     def ok(self) -> bool:
-        """The correct answer passes; a mutant is rejected with a message for the student
-        (a GradingError), not by a crash of the check itself."""
+        """The correct answer passes; a mutant is failed with a message for the student,
+        not by a crash of the check itself."""
         return not self.raised if not self.mutant else self.raised == "GradingError"
 
 
 def load(sheet: str):
-    """(check module, mutants module) of a sheet, or None when the mutants module is absent."""
+    """The mutants module of a sheet, or None when the sheet has none."""
     try:
-        mutants = importlib.import_module(f"autograder.sheets.{sheet}.mutants")
+        return importlib.import_module(f"autograder.sheets.{sheet}.mutants")
     except ModuleNotFoundError as error:
         if error.name == f"autograder.sheets.{sheet}.mutants":
             return None
         raise
-    return importlib.import_module(f"autograder.sheets.{sheet}.reference"), mutants
 
 
-def _call(sheet, checks, check, mutant, arguments) -> Outcome:
+def _judge(sheet, test, mutant, objects) -> Outcome:
     started = time.perf_counter()
     try:
-        getattr(checks, check)(*arguments)
-        raised, message = "", ""
-    except Exception as error:  # noqa: BLE001 - any exception means the check rejected it
-        raised = type(error).__name__
-        message = str(error).splitlines()[0][:200] if str(error) else traceback.format_exc(limit=1).splitlines()[-1]
-    return Outcome(sheet, check, mutant, raised, message, time.perf_counter() - started)
+        message = local.judge(sheet, test, objects)
+        raised = "" if message is None else "GradingError"
+    except Exception as error:  # noqa: BLE001 - a crashing check is reported, not raised
+        raised, message = type(error).__name__, traceback.format_exc(limit=3).splitlines()[-1]
+    return Outcome(sheet, test, mutant, raised, (message or "").splitlines()[0][:200] if message else "",
+                   time.perf_counter() - started)
 
 
 def run(sheet: str) -> list:
-    """Every check of ``sheet`` with its correct arguments and with each mutant."""
-    loaded = load(sheet)
-    if loaded is None:
+    """Every test of ``sheet`` with its correct objects and with each mutant."""
+    mutants = load(sheet)
+    if mutants is None:
         return []
-    checks, mutants = loaded
-    outcomes = []
-    for check, arguments in mutants.CORRECT.items():
-        outcomes.append(_call(sheet, checks, check, "", arguments))
-    for check, variants in mutants.MUTANTS.items():
-        for name, arguments in variants.items():
-            outcomes.append(_call(sheet, checks, check, name, arguments))
+    outcomes = [_judge(sheet, test, "", objects) for test, objects in mutants.CORRECT.items()]
+    for test, variants in mutants.MUTANTS.items():
+        outcomes += [_judge(sheet, test, name, objects) for name, objects in variants.items()]
     return outcomes
 
 
 def coverage_problems(sheet: str) -> list:
-    """Checks of the sheet without CORRECT arguments or with fewer than five mutants."""
-    loaded = load(sheet)
-    if loaded is None:
+    """Tests of the sheet without correct objects or with fewer than five mutants."""
+    mutants = load(sheet)
+    if mutants is None:
         return []
-    checks, mutants = loaded
-    names = sorted(n for n in dir(checks) if n.startswith("check_") and callable(getattr(checks, n)))
+    tests = sheets.load(sheet).tests()
     problems = []
-    for name in names:
+    for name in tests:
         if name not in mutants.CORRECT:
-            problems.append(f"{sheet}.{name}: no CORRECT arguments")
+            problems.append(f"{sheet}.{name}: no CORRECT objects")
         count = len(mutants.MUTANTS.get(name, {}))
         if count < MIN_MUTANTS:
             problems.append(f"{sheet}.{name}: {count} mutant(s), at least {MIN_MUTANTS} needed")
     for name in set(mutants.MUTANTS) | set(mutants.CORRECT):
-        if name not in names:
-            problems.append(f"{sheet}: mutants name {name}, which autograder.{sheet} does not define")
+        if name not in tests:
+            problems.append(f"{sheet}: mutants name {name}, which the sheet's checks do not define")
     return problems
 
 
@@ -109,17 +106,17 @@ def kill_rates(outcomes: list) -> dict:
 
 
 def table(outcomes: list, missing=()) -> str:
-    lines = [f"{'sheet':<18} {'checks':>6} {'mutants':>8} {'killed':>7} {'kill rate':>10} {'correct pass':>13}"]
+    lines = [f"{'sheet':<18} {'tests':>6} {'mutants':>8} {'killed':>7} {'kill rate':>10} {'correct pass':>13}"]
     for sheet, (killed, total, passing, correct) in kill_rates(outcomes).items():
-        checks = len({o.check for o in outcomes if o.sheet == sheet})
+        tests = len({o.test for o in outcomes if o.sheet == sheet})
         rate = f"{100.0 * killed / total:.1f} %" if total else "-"
-        lines.append(f"{sheet:<18} {checks:>6} {total:>8} {killed:>7} {rate:>10} {passing:>6}/{correct:<6}")
+        lines.append(f"{sheet:<18} {tests:>6} {total:>8} {killed:>7} {rate:>10} {passing:>6}/{correct:<6}")
     for sheet in missing:
         lines.append(f"{sheet:<18} (no autograder/sheets/{sheet}/mutants.py yet: skipped)")
     survivors = [o for o in outcomes if not o.ok]
     for outcome in survivors:
         what = f"mutant '{outcome.mutant}' survived" if outcome.mutant else f"correct answer rejected: {outcome.raised}: {outcome.message}"
-        lines.append(f"  {outcome.sheet}.{outcome.check}: {what}")
+        lines.append(f"  {outcome.sheet}.{outcome.test}: {what}")
     return "\n".join(lines)
 
 
