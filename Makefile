@@ -44,7 +44,8 @@ demo: $(STAMP) $(CIFAR_TARGET)
 
 test: $(STAMP) $(CIFAR_TARGET)
 	bash tests/browser/install.sh
-	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra --durations=15 tests
+	bash tests/services/install.sh
+	COURSE_REQUIRE_BROWSER=1 COURSE_REQUIRE_POSTGRES=1 $(PY) -m pytest -ra --durations=15 tests
 
 test-browser: $(STAMP)
 	bash tests/browser/install.sh
