@@ -1,14 +1,21 @@
 """The exact LRP engine (utils.lrp_exact) against independent computations: LRP by the
 gradient trick in torch (z ← p·[z/p]_const, then Gradient × Input), a hand-written
-formula per layer, conservation, and the closed forms of sheet 1."""
+formula per layer, conservation, and the closed forms of sheet 1.
+
+Students get the engine, so it evaluates at numbers only: it refuses symbols, and a call
+such as ``lrp(network_A, [a1, a2], LRPGamma(gamma))`` cannot hand out the answers of
+sheet 1.  The symbolic propagation that confirms the derivations of sheet 1 lives here,
+on the instructors' side (:func:`symbolic_lrp_gamma`), written in matrix form
+independently of the engine's loops.
+"""
 import numpy as np
 import pytest
 import sympy
 import torch
 
 from autograder.sheets.sheet1_analytic import reference as grader
-from utils import lrp_exact
-from utils.lrp_exact import Dense, LRP0, LRPEpsilon, LRPGamma, Network, lrp
+from utils import lrp_exact, symbols
+from utils.lrp_exact import Dense, LRP0, LRPEpsilon, LRPGamma, Network, SymbolicInputError, lrp
 
 a1, a2, gamma = grader.a1, grader.a2, grader.gamma
 
@@ -97,14 +104,70 @@ def test_relevance_is_conserved_without_bias(rule):
     assert all(sympy.simplify(total - output) == 0 for total in totals)
 
 
-def test_symbolic_engine_equals_numeric_engine():
+def test_exact_and_float_numbers_agree():
     network = random_network(4, sizes=(2, 3, 1))
-    g = sympy.Symbol("g", positive=True)
-    x, y = sympy.symbols("x y", positive=True)
-    symbolic = lrp(network, [x, y], LRPGamma(g))[0]
-    numeric = lrp(network, [0.7, 1.9], LRPGamma(0.3))[0]
-    for s, n in zip(symbolic, numeric):
-        assert abs(float(s.subs({x: 0.7, y: 1.9, g: 0.3})) - float(n)) < 1e-12
+    exact = lrp(network, [sympy.Rational(7, 10), sympy.Rational(19, 10)], LRPGamma(sympy.Rational(3, 10)))[0]
+    floating = lrp(network, [0.7, 1.9], LRPGamma(0.3))[0]
+    np.testing.assert_allclose([float(v) for v in exact], [float(v) for v in floating], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# The engine evaluates at numbers only
+# --------------------------------------------------------------------------------------
+
+
+def _min_network_a():
+    return Network([Dense.of([[1, 0], [1, -1]]), Dense.of([[1, -1]], relu=False)])
+
+
+def test_the_one_liner_of_sheet_1_yields_no_expression():
+    """The engine call that used to print the closed forms of 2(b) and 2(c) is refused."""
+    network_a = _min_network_a()
+    with pytest.raises(SymbolicInputError, match="at numbers"):
+        lrp(network_a, [symbols.a1, symbols.a2], LRPGamma(symbols.gamma))
+    with pytest.raises(SymbolicInputError, match="at numbers"):
+        lrp(network_a, [symbols.a1, symbols.a1], LRPGamma(2))
+    with pytest.raises(SymbolicInputError, match="at numbers"):
+        lrp(network_a, [3, 1], LRPGamma(symbols.gamma))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: LRPEpsilon(x),
+        lambda x: LRPGamma(x + 1),
+        lambda x: Dense.of([[1, x]]),
+        lambda x: Dense.of([[1, 1]], bias=[x]),
+        lambda x: _min_network_a()([2, x]),
+        lambda x: lrp(_min_network_a(), [2, 1], LRP0(), relevance=[x]),
+        lambda x: lrp_exact.propagate_layer(_min_network_a().layers[0], [x, 1], [1, 1], LRP0()),
+        lambda x: lrp_exact.propagate_layer(_min_network_a().layers[0], [2, 1], [x, 1], LRP0()),
+    ],
+    ids=["epsilon", "gamma", "weight", "bias", "forward", "relevance", "layer input", "layer relevance"],
+)
+def test_every_entry_point_refuses_symbols(call):
+    with pytest.raises(SymbolicInputError, match="at numbers"):
+        call(sympy.Symbol("x", positive=True))
+
+
+def test_a_rule_changed_after_it_was_made_is_refused_when_used():
+    rule = LRPGamma(1)
+    rule.gamma = symbols.gamma
+    with pytest.raises(SymbolicInputError, match="at numbers"):
+        lrp(_min_network_a(), [3, 1], rule)
+
+
+@pytest.mark.parametrize("value", [sympy.oo, sympy.nan, sympy.I, "a1"])
+def test_non_numbers_are_refused(value):
+    with pytest.raises(SymbolicInputError):
+        lrp(_min_network_a(), [value, 1], LRP0())
+
+
+def test_constant_sympy_numbers_are_numbers():
+    relevance = lrp(_min_network_a(), [sympy.sqrt(2), sympy.Rational(1, 2)], LRPGamma(sympy.Integer(1)))[0]
+    assert not any(value.free_symbols for value in relevance)
+    expected = torch_lrp(_min_network_a(), np.array([np.sqrt(2), 0.5]), "gamma", 1.0)
+    np.testing.assert_allclose([float(v) for v in relevance], expected, rtol=1e-12)
 
 
 def test_forward_pass_numeric_and_exact():
@@ -124,12 +187,48 @@ def test_zero_denominator_passes_nothing():
 # --------------------------------------------------------------------------------------
 
 
+def symbolic_lrp_gamma(layers, inputs, rule_gamma):
+    """Relevance of the inputs by LRP-γ at every layer, in closed form (sympy).
+
+    ``layers``: [(weight matrix, apply ReLU), ...], input side first, no biases.  Per layer
+    the modified weights are W_γ = W + γW⁺, the denominators z = W_γ a, and
+    R_below = a ⊙ (W_γᵀ (R / z)), a neuron whose denominator simplifies to 0 giving nothing.
+    """
+    activations = [sympy.Matrix(inputs)]
+    for weight, relu in layers:
+        z = sympy.Matrix(weight) * activations[-1]
+        activations.append(z.applyfunc(lambda v: sympy.Max(v, 0)) if relu else z)
+    relevance = activations[-1]
+    for (weight, _), below in zip(reversed(layers), reversed(activations[:-1])):
+        modified = sympy.Matrix(weight).applyfunc(lambda v: v + rule_gamma * sympy.Max(v, 0))
+        denominators = (modified * below).applyfunc(sympy.simplify)
+        ratios = sympy.Matrix([0 if d == 0 else r / d for r, d in zip(relevance, denominators)])
+        relevance = below.multiply_elementwise(modified.T * ratios).applyfunc(sympy.simplify)
+    return relevance
+
+
+def _layers(weights):
+    hidden, output = weights
+    return [(hidden, True), (output, False)]
+
+
 def _network(weights):
     hidden, output = weights
     return Network([Dense.of(hidden), Dense.of(output, relu=False)])
 
 
 NETWORK_A, NETWORK_B = _network(grader.network_a()), _network(grader.network_b())
+LAYERS_A, LAYERS_B = _layers(grader.network_a()), _layers(grader.network_b())
+
+
+@pytest.mark.parametrize("layers, network", [(LAYERS_A, NETWORK_A), (LAYERS_B, NETWORK_B)], ids=["A", "B"])
+@pytest.mark.parametrize("point", [(3, 1), (1, 3), (2, 2), (sympy.Rational(5, 2), sympy.Rational(1, 3))])
+@pytest.mark.parametrize("g", [0, sympy.Rational(1, 4), 5])
+def test_symbolic_propagation_equals_the_engine_at_numbers(layers, network, point, g):
+    """The instructors' symbolic LRP-γ, run at exact numbers, gives the engine's result."""
+    by_matrices = symbolic_lrp_gamma(layers, list(point), g)
+    engine = lrp(network, list(point), LRPGamma(g))[0]
+    assert list(by_matrices) == list(engine)
 
 
 def test_min_networks_compute_min():
@@ -140,15 +239,21 @@ def test_min_networks_compute_min():
 
 
 def test_closed_forms_at_the_diagonal_symbolically():
-    for network, closed_form in ((NETWORK_A, grader.R1_NETWORK_A_EQUAL), (NETWORK_B, grader.R1_NETWORK_B_EQUAL)):
-        propagated = lrp(network, [a1, a1], LRPGamma(gamma))[0][0]
+    for layers, closed_form in ((LAYERS_A, grader.R1_NETWORK_A_EQUAL), (LAYERS_B, grader.R1_NETWORK_B_EQUAL)):
+        propagated = symbolic_lrp_gamma(layers, [a1, a1], gamma)[0]
         assert sympy.simplify(propagated - closed_form) == 0
 
 
 def test_closed_form_above_the_diagonal_symbolically():
     gap = sympy.Symbol("d", positive=True)
-    propagated = lrp(NETWORK_A, [a2 + gap, a2], LRPGamma(gamma))[0][0]
+    propagated = symbolic_lrp_gamma(LAYERS_A, [a2 + gap, a2], gamma)[0]
     assert sympy.simplify(propagated - grader.R1_NETWORK_A_ABOVE.subs(a1, a2 + gap)) == 0
+
+
+def test_a_wrong_closed_form_is_told_apart_symbolically():
+    """The symbolic comparison can fail: network B's diagonal value is not network A's."""
+    propagated = symbolic_lrp_gamma(LAYERS_B, [a1, a1], gamma)[0]
+    assert sympy.simplify(propagated - grader.R1_NETWORK_A_EQUAL) != 0
 
 
 @pytest.mark.parametrize("g", [0.1, 1.0, 7.5])

@@ -1,8 +1,11 @@
-"""Exact layer-wise relevance propagation in small dense ReLU networks.
+"""Exact layer-wise relevance propagation in small dense ReLU networks, at numbers.
 
-The networks here have a handful of neurons and their weights, inputs and rule
-parameters may be plain numbers or sympy expressions, so the relevance scores come out
-as exact numbers or as closed forms.  Use it to check a relevance you derived by hand.
+The networks here have a handful of neurons.  Their weights, inputs and rule parameters
+are real numbers: integers, exact fractions such as ``sympy.Rational(1, 3)``, or floats.
+With exact numbers the relevance scores come out exact, so a relevance you derived by
+hand can be checked at as many points as you like: put numbers into your closed form and
+into the engine, and compare.  The engine does not derive closed forms: an input, weight
+or parameter that holds a sympy symbol is refused with a :class:`SymbolicInputError`.
 
 A layer maps activations ``a`` (a column of n entries) to ``relu(W a + b)`` (or to
 ``W a + b`` for a linear layer, typically the output), with ``W`` of shape (m, n).  LRP
@@ -32,15 +35,46 @@ from typing import Sequence
 import sympy
 
 
-def _column(values) -> sympy.ImmutableMatrix:
+class SymbolicInputError(TypeError):
+    """An input, weight, rule parameter or relevance of the engine is not a number."""
+
+
+def _number(value, what: str) -> sympy.Expr:
+    """``value`` as a sympy number; a symbolic, complex or infinite value is refused."""
+    try:
+        number = sympy.sympify(value)
+    except (sympy.SympifyError, TypeError) as error:
+        raise SymbolicInputError(f"{what} should be a real number, got {value!r} ({error})") from None
+    if isinstance(number, sympy.Basic) and number.free_symbols:
+        names = ", ".join(sorted(str(symbol) for symbol in number.free_symbols))
+        raise SymbolicInputError(
+            f"utils.lrp_exact evaluates networks and LRP at numbers, not symbolically: got {number} "
+            f"for {what}, an expression in {names}. Put in numbers instead (floats, or exact ones "
+            f"such as sympy.Rational(1, 2)) and compare with your closed form at the same numbers."
+        )
+    if not (isinstance(number, sympy.Expr) and number.is_real is True):
+        raise SymbolicInputError(f"{what} should be a finite real number, got {value!r}")
+    return number
+
+
+def _numbers(matrix: sympy.ImmutableMatrix, what: str) -> sympy.ImmutableMatrix:
+    """``matrix`` with every entry checked by :func:`_number`."""
+    def entry(i, j):
+        where = f"entry {i + 1}" if matrix.cols == 1 else f"entry ({i + 1}, {j + 1})"
+        return _number(matrix[i, j], f"{where} of {what}")
+
+    return sympy.ImmutableMatrix(matrix.rows, matrix.cols, entry)
+
+
+def _column(values, what: str = "a column") -> sympy.ImmutableMatrix:
     matrix = sympy.ImmutableMatrix(values)
     if matrix.shape[1] != 1:
         matrix = matrix.reshape(len(matrix), 1)
-    return matrix
+    return _numbers(matrix, what)
 
 
 def relu(value):
-    """max(0, value), exact for numbers and symbolic (``Max``) for expressions."""
+    """max(0, value), exact for exact numbers."""
     return sympy.Max(value, 0)
 
 
@@ -52,19 +86,23 @@ class Dense:
     bias: sympy.ImmutableMatrix
     relu: bool = True
 
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _numbers(sympy.ImmutableMatrix(self.weight), "the weights"))
+        object.__setattr__(self, "bias", _numbers(sympy.ImmutableMatrix(self.bias), "the biases"))
+
     @classmethod
     def of(cls, weight, bias=None, relu: bool = True) -> "Dense":
         """A layer from nested lists (rows = output neurons); no bias means zero bias."""
         weight = sympy.ImmutableMatrix(weight)
-        bias = sympy.zeros(weight.rows, 1) if bias is None else _column(bias)
+        bias = sympy.zeros(weight.rows, 1) if bias is None else _column(bias, "the biases")
         if bias.shape != (weight.rows, 1):
             raise ValueError(f"bias should have {weight.rows} entries, got {bias.shape}")
         return cls(weight, sympy.ImmutableMatrix(bias), relu)
 
-    def pre_activation(self, inputs: sympy.ImmutableMatrix) -> sympy.ImmutableMatrix:
-        return self.weight * inputs + self.bias
+    def pre_activation(self, inputs) -> sympy.ImmutableMatrix:
+        return self.weight * _column(inputs, "the input of a layer") + self.bias
 
-    def __call__(self, inputs: sympy.ImmutableMatrix) -> sympy.ImmutableMatrix:
+    def __call__(self, inputs) -> sympy.ImmutableMatrix:
         z = self.pre_activation(inputs)
         return z.applyfunc(relu) if self.relu else z
 
@@ -83,7 +121,7 @@ class Network:
 
     def activations(self, inputs) -> list:
         """[a_0 (the input), a_1, ..., a_L (the output)] as columns."""
-        current = _column(inputs)
+        current = _column(inputs, "the input of the network")
         if current.rows != self.layers[0].weight.cols:
             raise ValueError(f"the network takes {self.layers[0].weight.cols} inputs, got {current.rows}")
         result = [current]
@@ -127,7 +165,7 @@ class LRPEpsilon(LRP0):
     """LRP-ε: the denominator z gets ε·sign(z) added, sign(0) = +1."""
 
     def __init__(self, epsilon):
-        self.epsilon = sympy.sympify(epsilon)
+        self.epsilon = _number(epsilon, "the parameter epsilon")
 
     def stabilize(self, z):
         sign = sympy.sign(z)
@@ -143,7 +181,7 @@ class LRPGamma(LRP0):
     """LRP-γ: ρ(w) = w + γ max(0, w), applied to weights and bias (Montavon et al. 2019)."""
 
     def __init__(self, gamma):
-        self.gamma = sympy.sympify(gamma)
+        self.gamma = _number(gamma, "the parameter gamma")
 
     def modify(self, parameter):
         return parameter.applyfunc(lambda value: value + self.gamma * sympy.Max(value, 0))
@@ -156,19 +194,23 @@ def _is_exactly_zero(value) -> bool:
     return value == 0 or value.is_zero is True
 
 
-def propagate_layer(layer: Dense, inputs: sympy.ImmutableMatrix, relevance: sympy.ImmutableMatrix, rule) -> sympy.ImmutableMatrix:
+def propagate_layer(layer: Dense, inputs, relevance, rule) -> sympy.ImmutableMatrix:
     """Relevance of the inputs of ``layer`` given the relevance of its outputs."""
-    weight, bias = rule.modify(layer.weight), rule.modify(layer.bias)
+    inputs = _column(inputs, "the input of the layer")
+    relevance = _column(relevance, "the relevance of the outputs")
+    # a rule changed after it was made (or written by hand) is checked by what it returns
+    weight = _numbers(sympy.ImmutableMatrix(rule.modify(layer.weight)), f"the weights modified by {rule!r}")
+    bias = _numbers(sympy.ImmutableMatrix(rule.modify(layer.bias)), f"the biases modified by {rule!r}")
     n, m = layer.weight.cols, layer.weight.rows
     result = [sympy.Integer(0)] * n
     for k in range(m):
         contributions = [inputs[j] * weight[k, j] for j in range(n)]
-        denominator = rule.stabilize(sum(contributions, sympy.Integer(0)) + bias[k])
+        denominator = _number(rule.stabilize(sum(contributions, sympy.Integer(0)) + bias[k]), f"a denominator of {rule!r}")
         if _is_exactly_zero(denominator) or _is_exactly_zero(relevance[k]):
             continue
         for j in range(n):
             result[j] += contributions[j] / denominator * relevance[k]
-    return _column(result)
+    return _column(result, "the relevance of the inputs")
 
 
 def lrp(network: Network, inputs, rule, relevance=None) -> list:
@@ -181,7 +223,7 @@ def lrp(network: Network, inputs, rule, relevance=None) -> list:
     if len(rules) != len(network.layers):
         raise ValueError(f"expected {len(network.layers)} rules, one per layer, got {len(rules)}")
     activations = network.activations(inputs)
-    current = activations[-1] if relevance is None else _column(relevance)
+    current = activations[-1] if relevance is None else _column(relevance, "the relevance of the outputs")
     result = [current]
     for layer, layer_rule, layer_inputs in zip(reversed(network.layers), reversed(rules), reversed(activations[:-1])):
         current = propagate_layer(layer, layer_inputs, current, layer_rule)

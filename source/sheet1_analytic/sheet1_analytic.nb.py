@@ -16,12 +16,13 @@
 # **How answers are given.** "Show that" parts are answered in the markdown cells marked
 # *YOUR ANSWER HERE*; they are graded by hand. Final closed forms are answered as
 # [sympy](https://docs.sympy.org) expressions written with the symbols imported below
-# from `utils.symbols` (for instance `x_star = w / lam`); they are graded automatically,
-# and every algebraically equivalent form is accepted. Vectors and matrices have explicit
-# components (input dimension $d = 3$, code dimension $k = 2$), so `Sigma * w` or
-# `A.T * w` are ordinary sympy matrices. `check_form(answer, shape)` tells you whether an
-# answer has the right type, shape and symbols; it does not tell you whether it is right.
-# After most answers a cell compares your closed form with a numerical experiment.
+# from `utils.symbols` (for instance `v = b * c + lam * mu`, a $3 \times 1$ matrix); they
+# are graded automatically, and every algebraically equivalent form is accepted. Vectors
+# and matrices have explicit components (input dimension $d = 3$, code dimension $k = 2$),
+# so `Sigma * mu` or `A.T * c` are ordinary sympy matrices. `check_form(answer, shape)`
+# tells you whether an answer has the right type, shape and symbols; it does not tell you
+# whether it is right. After most answers a cell compares your closed form with a
+# numerical experiment.
 
 # %%
 import matplotlib.pyplot as plt
@@ -217,10 +218,10 @@ assert torch.allclose(found_x, evaluate(x_star_generator), atol=1e-6), "x*: clos
 # The neurons $\rho(a_1)$ and $\rho(a_2)$ just pass their input on (the inputs are
 # non-negative); they make both networks plain stacks of dense layers. Below they are
 # built with the small exact LRP engine `utils.lrp_exact` (weights as rows, one row per
-# output neuron) and drawn; red edges have positive, blue edges negative weights.
-#
-# The original figures of this exercise were lost; these two networks are the ones this
-# sheet uses throughout.
+# output neuron) and drawn; red edges have positive, blue edges negative weights. The
+# engine evaluates networks and LRP at numbers (exact fractions such as
+# `sympy.Rational(1, 2)`, or floats); after your answers it serves to compare your closed
+# forms with the propagated relevance at sample points.
 
 # %%
 half = sympy.Rational(1, 2)
@@ -261,18 +262,24 @@ plt.show()
 #   Both equal $\min(a_1, a_2) = a_1$.
 
 # %% [markdown]
-# The next cell confirms the case analysis with sympy (optional, not graded): substitute
-# $a_1 = a_2 + t$ and $a_2 = a_1 + t$ with $t \ge 0$ and simplify.
+# The case analysis in sympy: the outputs of both networks written with `sympy.Max` for
+# $\rho$, then $a_1 = a_2 + t$ and $a_2 = a_1 + t$ with $t \ge 0$ substituted and
+# simplified.
 
-# %% nbgrader={"grade": false, "grade_id": "min_networks_sympy", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
+# %%
+def rho(value):
+    return sympy.Max(value, 0)
+
+
 t = sympy.Symbol("t", nonnegative=True)
-for name, network in networks.items():
-    y = network([a1, a2])[0]
+outputs = {
+    "A": rho(a1) - rho(a1 - a2),
+    "B": (rho(a1) + rho(a2) - rho(a1 - a2) - rho(a2 - a1)) / 2,
+}
+for name, y in outputs.items():
     first_larger, second_larger = sympy.simplify(y.subs(a1, a2 + t)), sympy.simplify(y.subs(a2, a1 + t))
     print(f"network {name}: a1 = a2 + t gives {first_larger}, a2 = a1 + t gives {second_larger}")
     assert first_larger == a2 and second_larger == a1
-### END SOLUTION
 
 # %% [markdown]
 # A numerical check on a grid of $[0, 3]^2$ (61 × 61 points, including the diagonal):
@@ -352,19 +359,23 @@ _probe("sheet1_analytic", "test_R1_network_B", R1_network_B=R1_network_B)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Compare with the exact engine: LRP-γ propagated through each network at $a_1 = a_2$,
-# symbolically and at a few numbers.
+# Compare with the exact engine: LRP-γ propagated through each network at a few points
+# with $a_1 = a_2$, in exact fractions, next to your closed form at the same numbers.
 
 # %%
-rule = lrp_exact.LRPGamma(gamma)
+def compare_at(network, answer, value1, value2, g):
+    """The engine's R1 and ``answer`` at a1 = value1, a2 = value2, gamma = g."""
+    propagated = lrp_exact.lrp(network, [value1, value2], lrp_exact.LRPGamma(g))[0][0]
+    mine = sympy.sympify(answer).subs({a1: value1, a2: value2, gamma: g})
+    verdict = "agree" if sympy.simplify(propagated - mine) == 0 else "DIFFER"
+    print(f"    a1 = {value1}, a2 = {value2}, gamma = {g}: engine {propagated}, yours {mine}  ({verdict})")
+
+
+points_on_diagonal = [(sympy.Rational(3, 2), sympy.Rational(1, 4)), (4, 3), (sympy.Rational(7, 3), 0)]
 for name, network, answer in (("A", network_A, R1_network_A), ("B", network_B, R1_network_B)):
-    propagated = lrp_exact.lrp(network, [a1, a1], rule)[0][0]
-    difference = sympy.simplify(propagated - answer.subs(a2, a1))
-    print(f"network {name}: engine R1 = {sympy.simplify(propagated)}, yours = {answer}, difference = {difference}")
-    for value, g in ((1.5, 0.25), (4.0, 3.0)):
-        numeric = lrp_exact.lrp(network, [value, value], lrp_exact.LRPGamma(g))[0][0]
-        mine = answer.subs({a1: value, a2: value, gamma: g})
-        print(f"    a1 = a2 = {value}, gamma = {g}: engine {float(numeric):.6f}, yours {float(mine):.6f}")
+    print(f"network {name}:")
+    for value, g in points_on_diagonal:
+        compare_at(network, answer, value, value, g)
 
 # %% [markdown]
 # ### (c) Network A away from the diagonal
@@ -403,21 +414,23 @@ _probe("sheet1_analytic", "test_R1_network_A_above", R1_network_A_above=R1_netwo
 ### END HIDDEN TESTS
 
 # %%
-for value1, value2, g in ((3, 1, sympy.Rational(1, 4)), (2, 1.5, 5), (5, 0.5, 0)):
-    propagated = lrp_exact.lrp(network_A, [value1, value2], lrp_exact.LRPGamma(g))[0][0]
-    mine = R1_network_A_above.subs({a1: value1, a2: value2, gamma: g})
-    print(f"a1 = {value1}, a2 = {value2}, gamma = {g}: engine {float(propagated):.6f}, yours {float(mine):.6f}")
-print("gamma -> oo:", sympy.limit(R1_network_A_above, gamma, sympy.oo))
+print("network A:")
+for value1, value2, g in ((3, 1, sympy.Rational(1, 4)), (2, sympy.Rational(3, 2), 5), (5, sympy.Rational(1, 2), 0)):
+    compare_at(network_A, R1_network_A_above, value1, value2, g)
+print("your closed form for gamma -> oo:", sympy.limit(R1_network_A_above, gamma, sympy.oo))
+
+# %% [markdown]
+# ### (d) One function, many explanations
+#
+# In two or three sentences, in the next cell: what do (b) and (c) tell you about LRP
+# explanations of a function that has many implementations?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "lrp_structure_discussion", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# **(d)** In two or three sentences: what do (b) and (c) tell you about LRP explanations
-# of a function that has many implementations?
-#
-# *Reference answer.* LRP is not a property of the function alone but of its
-# implementation: at $a_1 = a_2$ the same input gets $(a, 0)$ from network A and
-# $(a/2, a/2)$ from network B, for every γ. Even within one network, the rule's
-# parameter moves relevance (from $a_2$ at γ = 0 to $a_1$ as γ → ∞ in (c)), so
-# explanations must be read together with the architecture and rules that produced them.
+# LRP is not a property of the function alone but of its implementation: at $a_1 = a_2$
+# the same input gets $(a, 0)$ from network A and $(a/2, a/2)$ from network B, for every
+# γ. Even within one network, the rule's parameter moves relevance (from $a_2$ at γ = 0
+# to $a_1$ as γ → ∞ in (c)), so explanations must be read together with the architecture
+# and rules that produced them.
 
 # %% [markdown]
 # ## Exercise 3: Neuralization of a one-class SVM (12 points)
