@@ -111,9 +111,8 @@ def gradient_x_input(model, X, c):
 R_gi = gradient_x_input(model, X, c)
 assert R_gi.shape == X.shape, "one relevance score per input dimension"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_gradient_x_input(gradient_x_input)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_gradient_x_input", gradient_x_input=gradient_x_input)
 ### END HIDDEN TESTS
 
 # %%
@@ -185,9 +184,8 @@ _conv = torch.nn.Conv2d(2, 3, 3, padding=1)
 _a = torch.rand(1, 2, 5, 5)
 assert torch.allclose(Conv(_conv, 0.25)(_a), _conv(_a), atol=1e-6), "the forward pass must keep the values conv(X)"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_conv(Conv)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_Conv", Conv=Conv)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -239,9 +237,8 @@ assert isinstance(model.features[vgg.first_conv(model)], torch.nn.Conv2d), "buil
 with torch.no_grad():
     print(f"sum of relevance {float(R_lrp.detach().sum()):.4f}, logit {float(model(X)[0, c]):.4f}")
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_lrp(build_lrp_model, lrp)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_lrp", build_lrp_model=build_lrp_model, lrp=lrp)
 ### END HIDDEN TESTS
 
 # %%
@@ -275,9 +272,8 @@ M = saliency(model, X, c)
 assert M.shape == (X.shape[0], X.shape[2], X.shape[3])
 assert float(M.detach().min()) >= 0
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_saliency(saliency)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_saliency", saliency=saliency)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -301,10 +297,12 @@ _grader.check_saliency(saliency)
 # modules, rather than attaching hooks to them, stays correct when a ReLU works in place
 # (`inplace=True`, as in torchvision's VGG) and when one ReLU module is used twice.
 #
-# **Task.** Write the two functions `DeconvReLU` and `GuidedReLU`, and
+# **Task.** Complete the two `torch.autograd.Function` classes `DeconvReLU` and
+# `GuidedReLU` (their static methods `forward` and `backward`), and write
 # `modified_gradient(model, X, c, function)`, the gradient of `model(X)[:, c]` with
-# respect to `X` through a copy of the model whose ReLUs apply `function`
-# (`ReLUWith(function)` below wraps a function as a module). Leave `model` as it was.
+# respect to `X` through a copy of the model whose ReLUs apply `function`, one of these
+# two classes (`ReLUWith(function)` below wraps such a class as a module). Leave `model`
+# as it was.
 
 # %% nbgrader={"grade": false, "grade_id": "modified_relus", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ReLUWith(torch.nn.Module):
@@ -372,9 +370,8 @@ _x = torch.tensor([-1.0, 2.0], requires_grad=True)
 GuidedReLU.apply(_x).backward(torch.tensor([3.0, -4.0]))
 assert _x.grad.tolist() == [0.0, 0.0], "guided backprop keeps a signal only where x > 0 and the signal > 0"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_modified_relus(deconvnet, guided_backprop)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_modified_relus", deconvnet=deconvnet, guided_backprop=guided_backprop)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -407,9 +404,8 @@ maps = activations(model, X, _chosen)
 assert len(maps) == 2 and maps[0].shape[:2] == (1, model.features[_blocks[0][0]].out_channels)
 assert float(maps[0].detach().min()) >= 0, "a ReLU output is never negative"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_activations(activations)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_activations", activations=activations)
 ### END HIDDEN TESTS
 
 # %%
@@ -450,9 +446,8 @@ def class_model(model, c, shape, lam, steps, lr):
 I_star = class_model(model, c, X.shape, lam=0.05, steps=pick(200, 10), lr=0.5)
 assert I_star.shape == X.shape
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_class_model(class_model)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_class_model", class_model=class_model)
 ### END HIDDEN TESTS
 
 # %%
@@ -487,16 +482,16 @@ def saturation(i1, i2):
 print("at (1, 1):", saturation(1.0, 1.0))
 assert len(saturation(0.2, 0.3)) == 3
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet3_vgg import reference as _grader
-
-_grader.check_saturation(saturation)
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_saturation", saturation=saturation)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "saturation_answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown]
 # **Task (b).** At $(i_1, i_2) = (1, 1)$ the output is $y = 1$. What do the gradient and
 # Gradient×Input attribute to the two inputs there, and why is that a poor explanation?
-# What does removing only one input (perturbation) show?
-#
+# What does removing only one input (perturbation) show? Answer in the next cell.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "saturation_answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # The gradient is $(0, 0)$ because the ReLU is inactive ($1 - i_1 - i_2 = -1 < 0$), so
 # Gradient×Input gives $R = (0, 0)$ although $y = 1$: nothing explains the output and
 # $\sum_i R_i \ne y$. Removing one input leaves $y(0, 1) = y(1, 0) = 1$, so each input

@@ -48,6 +48,13 @@ def gi_first_image_only(model, X, c):
     return (X * g).expand(len(X), -1, -1, -1) + 0 * X[:1]
 
 
+def gi_into_input(model, X, c):
+    """Right values, written into X: ``X.detach()`` shares X's memory."""
+    x = X.detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(x)[:, c].sum(), x)
+    return x.detach().mul_(gradient)
+
+
 # --- saliency -----------------------------------------------------------------------
 def sal_mean(model, X, c):
     return _grad(model, X, c)[1].abs().mean(1)
@@ -169,6 +176,10 @@ def lrp_x_only(lrpmodel, X, c, L, H):
     X, L, H = (t.detach().clone().requires_grad_(True) for t in (X, L, H))
     lrpmodel((X, L, H))[:, c].sum().backward()
     return X * X.grad
+
+
+def lrp_unit_box(lrpmodel, X, c, L, H):  # the box [-1, 1] of the CIFAR-10 network, whatever L and H are
+    return ref.lrp(lrpmodel, X, c, -torch.ones_like(X), torch.ones_like(X))
 
 
 def lrp_plus_bounds(lrpmodel, X, c, L, H):  # signs of the bound terms flipped
@@ -300,6 +311,29 @@ def act_last_only(model, X, indices):
     return ref.activations(model, X, [max(indices)]) * len(indices)
 
 
+def act_layer_order(model, X, indices):
+    """One pass over the layers, keeping a map whenever the layer is wanted: the maps come
+    in layer order and a repeated index only once."""
+    maps, h = [], X
+    with torch.no_grad():
+        for i, layer in enumerate(model.features):
+            h = layer(h)
+            if i in indices:
+                maps.append(h.clone())
+    return maps
+
+
+def act_sorted_indices(model, X, indices):
+    """Sorts the caller's list in place, then answers for the sorted list."""
+    indices.sort()
+    return ref.activations(model, X, indices)
+
+
+def act_sorted_copy(model, X, indices):
+    """Repeats kept, but in ascending order."""
+    return ref.activations(model, X, sorted(indices))
+
+
 # --- class model ---------------------------------------------------------------------
 def _ascent(start=None, sign=1.0, penalty=2.0, score=None, normalise=False, extra_steps=0):
     def class_model(model, c, shape, lam, steps, lr):
@@ -317,6 +351,29 @@ def _ascent(start=None, sign=1.0, penalty=2.0, score=None, normalise=False, extr
         return image.detach()
 
     return class_model
+
+
+def class_model_sgd_on_model_too(model, c, shape, lam, steps, lr):
+    """Plain steps with torch.optim.SGD, but the model's parameters are handed to the optimiser too."""
+    image = torch.zeros(shape, requires_grad=True)
+    optimiser = torch.optim.SGD([image, *model.parameters()], lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        (-(model(image)[0, c] - lam * (image ** 2).sum())).backward()
+        optimiser.step()
+    return image.detach()
+
+
+def class_model_sgd(model, c, shape, lam, steps, lr):
+    """A correct answer written with torch.optim.SGD (plain steps: no momentum, no decay)."""
+    image = torch.zeros(shape, requires_grad=True)
+    optimiser = torch.optim.SGD([image], lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = -(model(image)[0, c] - lam * (image ** 2).sum())
+        loss.backward()
+        optimiser.step()
+    return image.detach()
 
 
 # --- saturation ----------------------------------------------------------------------
@@ -348,27 +405,44 @@ def sat_first_input_only(i1, i2):  # differentiates with respect to i₁ only
     return y, g1, 0.0
 
 
-CORRECT = {
-    "check_gradient_x_input": (ref.gradient_x_input,),
-    "check_saliency": (ref.saliency,),
-    "check_conv": (ref.Conv,),
-    "check_lrp": (ref.build_lrp_model, ref.lrp),
-    "check_modified_relus": (ref.deconvnet, ref.guided_backprop),
-    "check_activations": (ref.activations,),
-    "check_class_model": (ref.class_model,),
-    "check_saturation": (ref.saturation,),
+_OBJECTS = {
+    "test_gradient_x_input": ("gradient_x_input",),
+    "test_saliency": ("saliency",),
+    "test_Conv": ("Conv",),
+    "test_lrp": ("build_lrp_model", "lrp"),
+    "test_modified_relus": ("deconvnet", "guided_backprop"),
+    "test_activations": ("activations",),
+    "test_class_model": ("class_model",),
+    "test_saturation": ("saturation",),
 }
 
-MUTANTS = {
-    "check_gradient_x_input": {
+_CORRECT_ARGUMENTS = {
+    "test_gradient_x_input": (ref.gradient_x_input,),
+    "test_saliency": (ref.saliency,),
+    "test_Conv": (ref.Conv,),
+    "test_lrp": (ref.build_lrp_model, ref.lrp),
+    "test_modified_relus": (ref.deconvnet, ref.guided_backprop),
+    "test_activations": (ref.activations,),
+    "test_class_model": (ref.class_model,),
+    "test_saturation": (ref.saturation,),
+}
+
+#: Other correct answers, written as a student may write them; every check accepts them.
+HONEST = {
+    "test_class_model": {"plain steps with torch.optim.SGD": {"class_model": class_model_sgd}},
+}
+
+_MUTANT_ARGUMENTS = {
+    "test_gradient_x_input": {
         "gradient only": (gi_gradient_only,),
         "sign flipped": (gi_sign_flipped,),
         "absolute value": (gi_absolute,),
         "softmax probability": (gi_softmax,),
         "predicted class of the first image": (gi_predicted_class,),
         "first image broadcast": (gi_first_image_only,),
+        "right values written into X": (gi_into_input,),
     },
-    "check_saliency": {
+    "test_saliency": {
         "mean over channels": (sal_mean,),
         "signed gradient": (sal_signed,),
         "gradient × input": (sal_times_input,),
@@ -376,7 +450,7 @@ MUTANTS = {
         "squared gradient": (sal_squared,),
         "no reduction over channels": (sal_no_reduction,),
     },
-    "check_conv": {
+    "test_Conv": {
         "γ on the negative weights": (ConvNegativePart,),
         "γ w⁺ without w": (ConvPositiveOnly,),
         "bias not transformed": (ConvBiasUntouched,),
@@ -384,16 +458,17 @@ MUTANTS = {
         "forward returns p": (ConvReturnsP,),
         "weights changed in place": (ConvInPlace,),
     },
-    "check_lrp": {
+    "test_lrp": {
         "first convolution as a plain layer": (_build(first="plain"), ref.lrp),
         "one γ = 0.25 everywhere": (_build(gamma=lambda b, n: 0.25), ref.lrp),
         "γ schedule reversed": (_build(gamma=lambda b, n: vgg.block_gamma(n - 1 - b)), ref.lrp),
         "bound terms dropped": (_build(), lrp_x_only),
         "bound terms with flipped sign": (_build(), lrp_plus_bounds),
+        "box [-1, 1] instead of L and H": (_build(), lrp_unit_box),
         "surgery on the given model": (_build(copy_model=False), ref.lrp),
         "plain gradient × input": (gradient_x_input_model, ref.lrp),
     },
-    "check_modified_relus": {
+    "test_modified_relus": {
         "deconvnet and guided backprop swapped": (ref.guided_backprop, ref.deconvnet),
         "plain gradient for both": (plain_gradient, plain_gradient),
         "guided keeps negative signals": (ref.deconvnet, _replaced(_SignFlipped)),
@@ -401,23 +476,27 @@ MUTANTS = {
         "ReLU input from a forward hook": (ref.deconvnet, _forward_hook_guided),
         "ReLUs replaced in the given model": (_in_place(ref._Deconv), _in_place(ref._Guided)),
     },
-    "check_activations": {
+    "test_activations": {
         "no copy (overwritten in place)": (act_no_copy,),
         "one layer off": (act_off_by_one,),
         "input of the layer": (act_layer_input,),
         "reversed order": (act_reversed,),
         "rectified maps": (act_rectified,),
         "last map only": (act_last_only,),
+        "maps in layer order, repeats once": (act_layer_order,),
+        "indices sorted (a copy)": (act_sorted_copy,),
+        "the caller's index list sorted in place": (act_sorted_indices,),
     },
-    "check_class_model": {
+    "test_class_model": {
         "gradient descent": (_ascent(sign=-1.0),),
         "penalty gradient λI (factor 2 lost)": (_ascent(penalty=1.0),),
         "softmax probability": (_ascent(score=lambda out: out.softmax(1)),),
         "random start": (_ascent(start=lambda shape: torch.randn(shape, generator=torch.Generator().manual_seed(0))),),
         "normalised steps": (_ascent(normalise=True),),
         "one step too many": (_ascent(extra_steps=1),),
+        "torch.optim.SGD updating the model too": (class_model_sgd_on_model_too,),
     },
-    "check_saturation": {
+    "test_saturation": {
         "gradient always (1, 1)": (sat_always_one,),
         "inner ReLU only": (sat_relu_only,),
         "linear model i₁ + i₂": (sat_linear,),
@@ -426,6 +505,10 @@ MUTANTS = {
         "second partial derivative missing": (sat_first_input_only,),
     },
 }
+
+CORRECT = {test: dict(zip(_OBJECTS[test], arguments)) for test, arguments in _CORRECT_ARGUMENTS.items()}
+MUTANTS = {test: {what: dict(zip(_OBJECTS[test], arguments)) for what, arguments in variants.items()}
+           for test, variants in _MUTANT_ARGUMENTS.items()}
 
 PARTLY_WRONG = {
     "saliency": (

@@ -1,0 +1,165 @@
+"""Challenge inputs of sheet 3's autograded tests.
+
+The methods of the sheet are run on small random networks whose weights are part of the
+challenge: a VGG-like network (3×3 convolutions with ReLU, 2×2 max-pooling, a classifier
+Linear–ReLU–Dropout–Linear) for most tests, single convolutions for ``Conv``, a network
+that uses one in-place ReLU module twice for DeconvNet and guided backprop, and a linear
+model for the class model.  Weights are named like the entries of a ``state_dict`` (with
+a prefix where a challenge holds several networks); ``cfg`` lists the widths of the
+convolutions of ``features``, 0 standing for a max-pooling layer.
+
+Everything is float64.  Batches hold several different images and every method is asked
+about more than one class, so that an answer which explains one image or one class only
+does not pass by chance; layer indices come in a non-ascending order with repeats.
+"""
+import numpy as np
+
+#: Convolution widths of the small VGG's ``features``; 0 is a 2×2 max-pooling.  On 8×8
+#: inputs: conv0 relu1 conv2 relu3 pool4 | conv5 relu6 pool7 | conv8 relu9 pool10 → 8×1×1.
+CFG = (4, 4, 0, 6, 0, 8, 0)
+SIZE = 8
+HIDDEN = 7
+CLASSES = 5
+CONVOLUTIONS = (0, 2, 5, 8)  # indices of the convolutions in ``features``
+FEATURES = 11  # number of layers in ``features``
+
+
+def _vgg(rng, prefix="", bias=True):
+    """Weights of a small VGG (He-normal weights, biases N(0, 0.1²) or zero)."""
+    arrays = {f"{prefix}cfg": np.array(CFG)}
+    channels, index = 3, 0
+    for width in CFG:
+        if width == 0:
+            index += 1
+            continue
+        arrays[f"{prefix}features.{index}.weight"] = rng.normal(0.0, (2.0 / (9 * channels)) ** 0.5, (width, channels, 3, 3))
+        arrays[f"{prefix}features.{index}.bias"] = rng.normal(0.0, 0.1, width) if bias else np.zeros(width)
+        channels, index = width, index + 2
+    side = SIZE // 2 ** CFG.count(0)
+    inputs = channels * side * side
+    arrays[f"{prefix}classifier.0.weight"] = rng.normal(0.0, (2.0 / inputs) ** 0.5, (HIDDEN, inputs))
+    arrays[f"{prefix}classifier.0.bias"] = rng.normal(0.0, 0.1, HIDDEN) if bias else np.zeros(HIDDEN)
+    arrays[f"{prefix}classifier.3.weight"] = rng.normal(0.0, (2.0 / HIDDEN) ** 0.5, (CLASSES, HIDDEN))
+    arrays[f"{prefix}classifier.3.bias"] = rng.normal(0.0, 0.1, CLASSES) if bias else np.zeros(CLASSES)
+    return arrays
+
+
+def _images(rng, n=3):
+    return rng.uniform(-1.0, 1.0, (n, 3, SIZE, SIZE))
+
+
+def _gradient_method(rng):
+    """A small VGG, three images and two different classes."""
+    challenge = _vgg(rng)
+    challenge["X"] = _images(rng)
+    challenge["classes"] = rng.choice(CLASSES, size=2, replace=False)
+    return challenge
+
+
+def test_gradient_x_input(rng):
+    return _gradient_method(rng)
+
+
+def test_saliency(rng):
+    return _gradient_method(rng)
+
+
+def test_Conv(rng):
+    """Four convolutions 3 → 4 channels (3×3, padding 1), strides 1 and 2, γ = 0 once, one
+    without bias; activations a ≥ 0 (they come from a ReLU) and the gradient arriving
+    from above."""
+    challenge = {}
+    gammas = [rng.uniform(0.1, 0.5), rng.uniform(0.5, 2.0), 0.0, rng.uniform(0.1, 1.0)]
+    strides = rng.permutation([1, 1, 2, 2])
+    for case, (gamma, stride) in enumerate(zip(gammas, strides)):
+        side = (6 + 2 - 3) // stride + 1
+        challenge[f"weight_{case}"] = rng.normal(0.0, 0.3, (4, 3, 3, 3))
+        challenge[f"bias_{case}"] = rng.uniform(-0.1, 0.2, 4) if case != 3 else np.zeros(4)
+        challenge[f"gamma_{case}"] = np.array(gamma)
+        challenge[f"stride_{case}"] = np.array(stride)
+        challenge[f"a_{case}"] = rng.uniform(0.0, 1.0, (2, 3, 6, 6))
+        challenge[f"signal_{case}"] = rng.uniform(0.0, 1.0, (2, 4, side, side))
+    return challenge
+
+
+def test_lrp(rng):
+    """Two small VGGs (the second without biases, where relevance is conserved), each with
+    two images inside a pixel box of its own per channel (as for ImageNet's normalisation)."""
+    challenge = {}
+    for case, bias in enumerate((True, False)):
+        challenge.update(_vgg(rng, f"m{case}.", bias))
+        mean, std = rng.uniform(0.3, 0.6, 3), rng.uniform(0.2, 0.35, 3)
+        low = np.broadcast_to((-mean / std)[None, :, None, None], (2, 3, SIZE, SIZE))
+        high = np.broadcast_to(((1 - mean) / std)[None, :, None, None], (2, 3, SIZE, SIZE))
+        challenge[f"L_{case}"], challenge[f"H_{case}"] = low.copy(), high.copy()
+        challenge[f"X_{case}"] = low + (high - low) * rng.uniform(0.0, 1.0, low.shape)
+        challenge[f"c_{case}"] = np.array(rng.integers(CLASSES))
+    return challenge
+
+
+def test_modified_relus(rng):
+    """Two networks conv → relu → conv → relu → max-pool → linear whose one in-place ReLU
+    module is used twice; two images each."""
+    challenge = {}
+    for case in range(2):
+        challenge[f"conv1.weight_{case}"] = rng.normal(0.0, 0.4, (4, 3, 3, 3))
+        challenge[f"conv1.bias_{case}"] = rng.normal(0.0, 0.1, 4)
+        challenge[f"conv2.weight_{case}"] = rng.normal(0.0, 0.3, (4, 4, 3, 3))
+        challenge[f"conv2.bias_{case}"] = rng.normal(0.0, 0.1, 4)
+        challenge[f"linear.weight_{case}"] = rng.normal(0.0, 0.2, (3, 4 * 4 * 4))
+        challenge[f"linear.bias_{case}"] = rng.normal(0.0, 0.1, 3)
+        challenge[f"X_{case}"] = rng.uniform(-1.0, 1.0, (2, 3, 8, 8))
+        challenge[f"c_{case}"] = np.array(rng.integers(3))
+    return challenge
+
+
+def _not_ascending(rng, indices):
+    indices = list(indices)
+    while indices == sorted(indices):
+        indices = list(rng.permutation(indices))
+    return indices
+
+
+def test_activations(rng):
+    """A small VGG, two images and three index lists: distinct indices in a non-ascending
+    order (with a convolution, whose output a later in-place ReLU overwrites), a list with
+    a repeated index, and a single index."""
+    challenge = _vgg(rng)
+    challenge["X"] = _images(rng, 2)
+    conv = int(rng.choice(CONVOLUTIONS))
+    others = rng.choice([i for i in range(FEATURES) if i != conv], size=2, replace=False)
+    challenge["indices_0"] = np.array(_not_ascending(rng, [conv, *others]))
+    high, low = sorted(rng.choice(FEATURES, size=2, replace=False))[::-1]
+    challenge["indices_1"] = np.array([high, low, high])
+    challenge["indices_2"] = np.array([rng.integers(FEATURES)])
+    return challenge
+
+
+def test_class_model(rng):
+    """A linear score (float32, 3×4×4 images), where the ascent converges to w_c / (2λ),
+    and a small VGG (float32) for a few steps from I = 0."""
+    lam = rng.uniform(0.3, 2.0)
+    challenge = {
+        "linear.weight": rng.normal(0.0, 0.3, (4, 3 * 4 * 4)),
+        "linear.bias": rng.normal(0.0, 0.1, 4),
+        "linear_c": np.array(rng.integers(4)),
+        "linear_lam": np.array(lam),
+        "linear_steps": np.array(300),
+        "linear_lr": np.array(rng.uniform(0.05, 0.2) / lam),
+    }
+    challenge.update(_vgg(rng, "vgg."))
+    challenge.update({
+        "vgg_c": np.array(rng.integers(CLASSES)),
+        "vgg_lam": np.array(rng.uniform(0.02, 0.1)),
+        "vgg_steps": np.array(rng.integers(15, 26)),
+        "vgg_lr": np.array(rng.uniform(0.1, 0.3)),
+    })
+    return challenge
+
+
+def test_saturation(rng):
+    """Eight points (i₁, i₂), four below the kink i₁ + i₂ = 1 and four above it, none
+    closer to it than 0.05 (the gradient jumps there), some with a negative input."""
+    sums = 1.0 + np.array([-1.0, 1.0] * 4) * rng.uniform(0.05, 0.9, 8)
+    first = rng.uniform(-0.5, 1.5, 8)
+    return {"points": np.stack([first, sums - first], axis=1)}
