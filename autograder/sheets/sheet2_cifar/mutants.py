@@ -1,4 +1,7 @@
-"""Plausible wrong answers to sheet 2, each of which a check must reject."""
+"""Plausible wrong answers to sheet 2, each of which a test must fail.
+
+Objects are keyed by the names the test's probe receives them by (the names in the
+sheet's hidden test cells)."""
 import copy
 
 import numpy as np
@@ -51,7 +54,8 @@ def grad_sign_flipped(y, t):
 
 
 def grad_plain_softmax(y, t):  # forgets the default class
-    return (_softmax(y, extra=0.0) - t) / len(y)
+    with np.errstate(invalid="ignore"):
+        return (_softmax(y, extra=0.0) - t) / len(y)
 
 
 def grad_unstable(y, t):  # overflows for large scores
@@ -65,11 +69,19 @@ def grad_fixed_25(y, t):  # divides by the sheet's batch size instead of the act
 
 
 def grad_sigmoid(y, t):  # treats the classes as independent
-    return (1 / (1 + np.exp(-np.clip(y, -500, 500))) - t) / len(y)
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-np.clip(y, -500, 500))) - t) / len(y)
 
 
 def grad_clipped(y, t):  # "stabilises" by clipping the scores
     return (_softmax(np.clip(y, -30, 30)) - t) / len(y)
+
+
+def grad_shifts_in_place(y, t):  # right values, but the caller's y is changed
+    shift = np.maximum(0, y.max(axis=-1, keepdims=True))
+    y -= shift
+    e = np.exp(y)
+    return (e / (np.exp(-shift) + e.sum(axis=-1, keepdims=True)) - t) / len(y)
 
 
 # --- trainingstep ----------------------------------------------------------------------
@@ -108,6 +120,49 @@ def step_fixed_lr(nn, X, T, lr=0.01, batchsize=25):
     ref.reference_trainingstep(nn, X, T, 0.01, batchsize)
 
 
+def step_full_batch(nn, X, T, lr=0.01, batchsize=25):  # gradient descent on the whole set
+    y = nn.forward(X)
+    nn.gradprop(ref.reference_geterrorgrad(y, T))
+    nn.update(lr)
+
+
+def step_first_images(nn, X, T, lr=0.01, batchsize=25):  # no random draw
+    y = nn.forward(X[:batchsize])
+    nn.gradprop(ref.reference_geterrorgrad(y, T[:batchsize]))
+    nn.update(lr)
+
+
+def step_own_generator(nn, X, T, lr=0.01, batchsize=25):  # the same "random" minibatch at every step
+    ref.reference_trainingstep(nn, X, T, lr, batchsize, generator=np.random.default_rng(0))
+
+
+def step_with_replacement(nn, X, T, lr=0.01, batchsize=25):  # images may repeat
+    R = np.random.randint(0, len(X), batchsize)
+    y = nn.forward(X[R])
+    nn.gradprop(ref.reference_geterrorgrad(y, T[R]))
+    nn.update(lr)
+
+
+def step_shuffles_in_place(nn, X, T, lr=0.01, batchsize=25):  # the right minibatch, but reorders the training set
+    R = np.random.permutation(len(X))
+    X[:], T[:] = X[R], T[R]
+    y = nn.forward(X[:batchsize])
+    nn.gradprop(ref.reference_geterrorgrad(y, T[:batchsize]))
+    nn.update(lr)
+
+
+def step_batch_25(nn, X, T, lr=0.01, batchsize=25):  # ignores the batchsize argument
+    ref.reference_trainingstep(nn, X, T, lr, 25)
+
+
+def step_default_lr(nn, X, T, lr=0.1, batchsize=25):  # another default learning rate
+    ref.reference_trainingstep(nn, X, T, lr, batchsize)
+
+
+def step_default_batch(nn, X, T, lr=0.01, batchsize=32):  # another default minibatch size
+    ref.reference_trainingstep(nn, X, T, lr, batchsize)
+
+
 # --- Network.relprop -------------------------------------------------------------------
 class NetForward(md.Network):
     def relprop(self, R):
@@ -130,6 +185,16 @@ class NetSkipsFirst(md.Network):
 
 class NetIdentity(md.Network):
     def relprop(self, R):
+        return R
+
+
+class NetReversesInPlace(md.Network):
+    """Right the first time, but the network's own list of layers is left reversed."""
+
+    def relprop(self, R):
+        self.layers.reverse()
+        for layer in self.layers:
+            R = layer.relprop(R)
         return R
 
 
@@ -191,6 +256,15 @@ class PoolingMax(md.Pooling):
         return (winner * R[:, :, None, :, None, :]).reshape(self.X.shape)
 
 
+class PoolingOverwritesInput(md.Pooling):
+    """Right values, computed in the memory of the layer's input."""
+
+    def relprop(self, R):
+        Z = self.forward(self.X) + 1e-9
+        self.X *= self.gradprop(R / Z)
+        return self.X
+
+
 class PoolingSquared(md.Pooling):
     def relprop(self, R):
         Z = self.forward(self.X ** 2) + 1e-9
@@ -222,6 +296,17 @@ class ConvZPlusInPlace(md.Convolution):
         self.B = self.B * 0
         Z = self.forward(self.X) + 1e-9
         return self.X * self.gradprop(R / Z)
+
+
+class ConvShallowCopy(md.Convolution):
+    """copy.copy shares W with the layer, and the clipping happens in that shared array."""
+
+    def relprop(self, R):
+        positive = copy.copy(self)
+        positive.W[positive.W < 0] = 0
+        positive.B = self.B * 0
+        Z = positive.forward(self.X) + 1e-9
+        return self.X * positive.gradprop(R / Z)
 
 
 class ConvWSquare(md.Convolution):
@@ -271,89 +356,119 @@ class FirstAsZPlus(ConvZPlusWithBias):
     pass
 
 
+class FirstZeroesSharedBias(md.Convolution):
+    """Right values, but copy.copy shares B with the layer, and the bias is zeroed in place."""
+
+    def relprop(self, R):
+        plain, positive, negative = (copy.copy(self) for _ in range(3))
+        for layer in (plain, positive, negative):
+            layer.B[:] = 0
+        positive.W, negative.W = np.maximum(0, self.W), np.minimum(0, self.W)
+        L, H = np.full_like(self.X, -1.0), np.full_like(self.X, 1.0)
+        Z = plain.forward(self.X) - positive.forward(L) - negative.forward(H) + 1e-9
+        S = R / Z
+        return self.X * plain.gradprop(S) - L * positive.gradprop(S) - H * negative.gradprop(S)
+
+
+_DTD = {"Network": ref.RefNetwork, "FirstConvolution": ref.RefFirstConvolution, "Convolution": ref.RefConvolution,
+        "ReLU": ref.RefReLU, "Pooling": ref.RefPooling}
+
 CORRECT = {
-    "check_buildcnn": (ref.reference_buildcnn,),
-    "check_geterrorgrad": (ref.reference_geterrorgrad,),
-    "check_trainingstep": (step_reference,),
-    "check_network_relprop": (ref.RefNetwork,),
-    "check_relu_relprop": (ref.RefReLU,),
-    "check_pooling_relprop": (ref.RefPooling,),
-    "check_convolution_relprop": (ref.RefConvolution,),
-    "check_firstconvolution_relprop": (ref.RefFirstConvolution,),
-    "check_dtd_network": (ref.RefNetwork, ref.RefFirstConvolution, ref.RefConvolution, ref.RefReLU, ref.RefPooling),
+    "test_buildcnn": {"buildcnn": ref.reference_buildcnn},
+    "test_geterrorgrad": {"geterrorgrad": ref.reference_geterrorgrad},
+    "test_trainingstep": {"trainingstep": step_reference},
+    "test_network_relprop": {"Network": ref.RefNetwork},
+    "test_relu_relprop": {"ReLU": ref.RefReLU},
+    "test_convolution_relprop": {"Convolution": ref.RefConvolution},
+    "test_pooling_relprop": {"Pooling": ref.RefPooling},
+    "test_firstconvolution": {"FirstConvolution": ref.RefFirstConvolution},
+    "test_dtd": dict(_DTD),
 }
 
 MUTANTS = {
-    "check_buildcnn": {
-        "last layer random": (_build(last_init="normal"),),
-        "all layers zero": (_all_zero,),
-        "no pooling": (_build(pools=False),),
-        "no ReLU": (_build(relus=False),),
-        "transposed kernel shape": (_build(shapes=((5, 5, 10, 3),) + ref.SHAPES[1:]),),
-        "pooling before ReLU": (_build(order=lambda ls: [ls[k] for k in (0, 2, 1, 3, 5, 4, 6, 8, 7, 9)]),),
-        "bias on the last layer": (_random_last_layer_bias,),
-    },
-    "check_geterrorgrad": {
-        "no 1/N": (grad_without_batch_mean,),
-        "sign flipped": (grad_sign_flipped,),
-        "softmax without the default class": (grad_plain_softmax,),
-        "overflows for large scores": (grad_unstable,),
-        "divides by 25, not N": (grad_fixed_25,),
-        "sigmoid per class": (grad_sigmoid,),
-        "clips the scores": (grad_clipped,),
-    },
-    "check_trainingstep": {
-        "gradient ascent": (step_ascent,),
-        "sum instead of mean": (step_no_mean,),
-        "half the minibatch": (step_half_batch,),
-        "no update": (step_no_update,),
-        "targets of other images": (step_mismatched_targets,),
-        "ignores lr": (step_fixed_lr,),
-    },
-    "check_network_relprop": {
-        "bottom-up order": (NetForward,),
-        "top layer only": (NetTopOnly,),
-        "skips the first layer": (NetSkipsFirst,),
-        "identity": (NetIdentity,),
-        "every layer gets the input relevance": (NetSameInput,),
-    },
-    "check_relu_relprop": {
-        "gradient of the ReLU": (ReLUGradient,),
-        "times the activation": (ReLUTimesInput,),
-        "zero": (ReLUZero,),
-        "absolute value": (ReLUAbs,),
-        "halved": (ReLUHalf,),
-    },
-    "check_pooling_relprop": {
-        "gradient (copies R to every input)": (PoolingGradient,),
-        "even split": (PoolingQuarter,),
-        "forgets the input factor": (PoolingNoInput,),
-        "winner takes all": (PoolingMax,),
-        "squared inputs": (PoolingSquared,),
-    },
-    "check_convolution_relprop": {
-        "z rule (negative weights)": (ConvZ,),
-        "z⁺ with the bias": (ConvZPlusWithBias,),
-        "modifies the layer in place": (ConvZPlusInPlace,),
-        "w² rule": (ConvWSquare,),
-        "no input factor": (ConvNoInputFactor,),
-        "negative weights only": (ConvZMinus,),
-    },
-    "check_firstconvolution_relprop": {
-        "box swapped (l = 1, h = −1)": (_zb(1.0, -1.0),),
-        "box [0, 1]": (_zb(0.0, 1.0),),
-        "w⁺ and w⁻ swapped": (_zb(-1.0, 1.0, swap=True),),
-        "keeps the bias": (_zb(-1.0, 1.0, bias=True),),
-        "without the x·w term": (_zb(-1.0, 1.0, with_x=False),),
-        "z⁺ rule on the pixels": (FirstAsZPlus,),
-    },
-    "check_dtd_network": {
-        "bottom-up order": (NetForward, ref.RefFirstConvolution, ref.RefConvolution, ref.RefReLU, ref.RefPooling),
-        "z⁺ on the pixels": (ref.RefNetwork, ConvZPlusWithBias, ref.RefConvolution, ref.RefReLU, ref.RefPooling),
-        "z rule above": (ref.RefNetwork, ref.RefFirstConvolution, ConvZ, ref.RefReLU, ref.RefPooling),
-        "gradient through pooling": (ref.RefNetwork, ref.RefFirstConvolution, ref.RefConvolution, ref.RefReLU,
-                                     PoolingGradient),
-        "ReLU halves": (ref.RefNetwork, ref.RefFirstConvolution, ref.RefConvolution, ReLUHalf, ref.RefPooling),
+    "test_buildcnn": {what: {"buildcnn": wrong} for what, wrong in {
+        "last layer random": _build(last_init="normal"),
+        "all layers zero": _all_zero,
+        "no pooling": _build(pools=False),
+        "no ReLU": _build(relus=False),
+        "transposed kernel shape": _build(shapes=((5, 5, 10, 3),) + ref.SHAPES[1:]),
+        "pooling before ReLU": _build(order=lambda ls: [ls[k] for k in (0, 2, 1, 3, 5, 4, 6, 8, 7, 9)]),
+        "bias on the last layer": _random_last_layer_bias,
+    }.items()},
+    "test_geterrorgrad": {what: {"geterrorgrad": wrong} for what, wrong in {
+        "no 1/N": grad_without_batch_mean,
+        "sign flipped": grad_sign_flipped,
+        "softmax without the default class": grad_plain_softmax,
+        "overflows for large scores": grad_unstable,
+        "divides by 25, not N": grad_fixed_25,
+        "sigmoid per class": grad_sigmoid,
+        "clips the scores": grad_clipped,
+        "shifts y in place": grad_shifts_in_place,
+    }.items()},
+    "test_trainingstep": {what: {"trainingstep": wrong} for what, wrong in {
+        "gradient ascent": step_ascent,
+        "sum instead of mean": step_no_mean,
+        "half the minibatch": step_half_batch,
+        "no update": step_no_update,
+        "targets of other images": step_mismatched_targets,
+        "ignores lr": step_fixed_lr,
+        "whole training set (full-batch descent)": step_full_batch,
+        "first batchsize images": step_first_images,
+        "own generator (another draw)": step_own_generator,
+        "draws with replacement": step_with_replacement,
+        "shuffles the training set in place": step_shuffles_in_place,
+        "ignores batchsize": step_batch_25,
+        "default lr 0.1": step_default_lr,
+        "default batchsize 32": step_default_batch,
+    }.items()},
+    "test_network_relprop": {what: {"Network": wrong} for what, wrong in {
+        "bottom-up order": NetForward,
+        "top layer only": NetTopOnly,
+        "skips the first layer": NetSkipsFirst,
+        "identity": NetIdentity,
+        "every layer gets the input relevance": NetSameInput,
+        "reverses its list of layers in place": NetReversesInPlace,
+    }.items()},
+    "test_relu_relprop": {what: {"ReLU": wrong} for what, wrong in {
+        "gradient of the ReLU": ReLUGradient,
+        "times the activation": ReLUTimesInput,
+        "zero": ReLUZero,
+        "absolute value": ReLUAbs,
+        "halved": ReLUHalf,
+    }.items()},
+    "test_pooling_relprop": {what: {"Pooling": wrong} for what, wrong in {
+        "gradient (copies R to every input)": PoolingGradient,
+        "even split": PoolingQuarter,
+        "forgets the input factor": PoolingNoInput,
+        "winner takes all": PoolingMax,
+        "squared inputs": PoolingSquared,
+        "overwrites its input": PoolingOverwritesInput,
+    }.items()},
+    "test_convolution_relprop": {what: {"Convolution": wrong} for what, wrong in {
+        "z rule (negative weights)": ConvZ,
+        "z⁺ with the bias": ConvZPlusWithBias,
+        "modifies the layer in place": ConvZPlusInPlace,
+        "shallow copy, clips the shared W": ConvShallowCopy,
+        "w² rule": ConvWSquare,
+        "no input factor": ConvNoInputFactor,
+        "negative weights only": ConvZMinus,
+    }.items()},
+    "test_firstconvolution": {what: {"FirstConvolution": wrong} for what, wrong in {
+        "box swapped (l = 1, h = −1)": _zb(1.0, -1.0),
+        "box [0, 1]": _zb(0.0, 1.0),
+        "w⁺ and w⁻ swapped": _zb(-1.0, 1.0, swap=True),
+        "keeps the bias": _zb(-1.0, 1.0, bias=True),
+        "without the x·w term": _zb(-1.0, 1.0, with_x=False),
+        "z⁺ rule on the pixels": FirstAsZPlus,
+        "shallow copies, zeroes the shared bias": FirstZeroesSharedBias,
+    }.items()},
+    "test_dtd": {
+        "bottom-up order": {**_DTD, "Network": NetForward},
+        "z⁺ on the pixels": {**_DTD, "FirstConvolution": ConvZPlusWithBias},
+        "z rule above": {**_DTD, "Convolution": ConvZ},
+        "gradient through pooling": {**_DTD, "Pooling": PoolingGradient},
+        "ReLU halves": {**_DTD, "ReLU": ReLUHalf},
+        "convolution modifies its weights": {**_DTD, "Convolution": ConvZPlusInPlace},
     },
 }
 
