@@ -1,5 +1,6 @@
-"""Sheet 4: Integrated Gradients and influence (autograder/sheet4_influence.py) against
-Captum, finite differences and closed forms; the slicing helpers of utils/attribution.py."""
+"""Sheet 4's reference of Integrated Gradients and influence
+(autograder/sheets/sheet4_influence/reference.py) against Captum, finite differences and
+closed forms; the slicing helpers of utils/attribution.py."""
 import copy
 
 import numpy as np

@@ -135,9 +135,8 @@ assert tuple(_path.shape) == (4, 2), "one point per step, each shaped like x"
 assert torch.allclose(_path[-1], torch.tensor([2.0, -1.0])), "the last point is x itself"
 assert torch.allclose(_path[0], torch.tensor([0.5, 0.5])), "the first point is a quarter of the way"
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_straight_line_path(straight_line_path)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_straight_line_path", straight_line_path=straight_line_path)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -173,9 +172,8 @@ _ig = integrated_gradients(lambda B: B @ _w, torch.tensor([1.0, 1.0, 4.0]), torc
 assert tuple(_ig.shape) == (3,)
 assert torch.allclose(_ig, torch.tensor([1.0, 2.0, 2.0])), _ig
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_integrated_gradients(integrated_gradients)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_integrated_gradients", integrated_gradients=integrated_gradients)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -343,9 +341,8 @@ _chi = influence(torch.nn.Identity(), _g, torch.randn(5, 3, 2, 2), lambda y: y[:
 assert tuple(_chi.shape) == (3, 2, 2)
 assert torch.allclose(_chi, _g[1].weight[1].reshape(3, 2, 2))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_influence(influence)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_influence", influence=influence)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -395,9 +392,8 @@ _chi = torch.zeros(4, 2, 2)
 _chi[2, 0, 1], _chi[0, 1, 1], _chi[3] = 5.0, 3.0, 1.0
 assert [int(j) for j in top_neurons(_chi, 3)] == [2, 0, 3]
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_top_neurons(top_neurons)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_top_neurons", top_neurons=top_neurons)
 ### END HIDDEN TESTS
 
 # %%
@@ -483,9 +479,8 @@ _s = neuron_saliency(_conv, torch.randn(3, 5, 5), 2)
 assert tuple(_s.shape) == (3, 5, 5)
 assert torch.allclose(_s, _conv.weight[2].reshape(3, 1, 1).expand(3, 5, 5))
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_neuron_saliency(neuron_saliency)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_neuron_saliency", neuron_saliency=neuron_saliency)
 ### END HIDDEN TESTS
 
 # %%
@@ -579,9 +574,8 @@ _out = masked_output(torch.nn.Identity(), _Z, [1])
 assert tuple(_out.shape) == (2, 3, 2, 2)
 assert float(_out[:, 1].sum()) == 8.0 and float(_out[:, [0, 2]].abs().sum()) == 0.0
 ### BEGIN HIDDEN TESTS
-from autograder.sheets.sheet4_influence import reference as _grader
-
-_grader.check_masked_output(masked_output)
+from utils.probing import probe as _probe
+_probe("sheet4_influence", "test_masked_output", masked_output=masked_output)
 ### END HIDDEN TESTS
 
 # %% [markdown]
