@@ -1,233 +1,452 @@
-"""Symbolic equivalence of a student's sympy answer with a reference closed form.
+"""Reading a student's sympy answer from its tree and deciding whether it equals a
+reference closed form.
 
-A hidden test of an analytic answer calls :func:`assert_equivalent`.  It works in three
-steps, each of which either succeeds or raises :class:`~autograder.hidden.GradingError`
-with a message the student can act on:
+The student's kernel writes the answer as plain data (:func:`utils.sympy_tree.encode`);
+this module never sees a student object.  A check calls :func:`check_tree` (or
+:func:`decode` and then :func:`assert_equivalent`); each step either succeeds or raises
+:class:`~autograder.checking.GradingError` with a message the student can act on.
 
-1. **Coercion** (:func:`coerce`).  The answer must be a sympy expression, a sympy
-   matrix, a plain number or a (nested) list / NumPy object array of those.  It is
-   rebuilt from its ``srepr`` text into fresh sympy objects, so that a subclass that
-   overrides ``==`` or ``simplify`` cannot take part in the comparison; every symbol is
-   then replaced, by name, with the grader's own symbol (a student who wrote
-   ``Symbol("lambda")`` without ``positive=True`` still gets the positive one).  Strings,
-   unknown symbols, undefined functions and wrong shapes are rejected here.
-2. **Numeric guard.**  The difference ``student − reference`` is evaluated at a few
-   random *rational* points (fixed seed, positive values for positive symbols).  For
-   rational functions this evaluation is exact, so a near miss (a missing factor 2, a
-   wrong power of γ) is rejected at once and cheaply, before any simplification.
-3. **Proof.**  ``simplify`` (after the cheaper ``expand`` and ``cancel``) must reduce
-   the difference to 0.  ``simplify`` may fail to prove true identities involving logs,
-   exponentials or ``Max`` under assumptions; the answer is then still accepted when
-   the difference vanishes at many more random points, to 40 significant digits.
+**Reading** (:func:`decode`).  The tree is hostile data.  Only the grammar of
+:mod:`utils.sympy_tree` is accepted, each node with its exact number of arguments; the
+symbols are the grader's own, looked up by name (so a student's ``Symbol("lambda")``
+without ``positive=True`` becomes the grader's positive λ); the number of nodes, the
+nesting, the digits of every number and every numeric exponent are bounded.  A decimal
+number is read exactly: as the fraction p/q with q ≤ 10 000 whose nearest float it is,
+when there is one (``1/3`` typed in Python, ``0.5``), otherwise as the exact decimal it
+was written as (``0.333`` is 333/1000), so ``3*log(M**(1/3))`` is exactly ``log(M)``.
+
+**Deciding** (:func:`assert_equivalent`).  No simplification of the whole expression is
+attempted (it may take minutes on a correct but unsimplified answer).  Instead the
+difference *answer − reference* is evaluated **exactly** at :data:`POINTS` random
+points whose coordinates are rationals ±p/q (p a prime below 2²⁰, q = 1 or a prime below
+2⁸, a prime for an integer symbol, a positive value for a positive symbol, random signs
+otherwise; fixed seed):
+
+* at each point the difference is a number, and it is decided exactly whether it is 0:
+  a rational is compared with 0; a number with logarithms has every log of a positive
+  number split into logs of its prime factors (and log(exp(t)) = t), then is expanded;
+  a number that is still not literally 0 counts as *nonzero* only if its value, computed
+  to 60 digits, exceeds 10⁻⁴⁰;
+* a single nonzero point rejects the answer (a near miss costs one evaluation), and
+  the answer is accepted only when the difference is exactly 0 at every point.
+
+For a difference that is a rational function of the symbols (all vector answers, and
+every answer once logs are split), a nonzero difference whose numerator has total
+degree D vanishes at one such point with probability at most D/82025 (Schwartz–Zippel:
+there are 82 025 primes below 2²⁰, so each coordinate takes any one value with
+probability at most 1/82 025), so the probability of accepting it is at most
+(D/82025)^POINTS: below 10⁻¹⁷ for D ≤ 100.  A difference that
+is nonzero only on a thin region (a Piecewise branch on a set of measure 0) can escape
+random points, which is why the checks compare on the region asked for (e.g. a₂ = a₁).
+
+Everything runs under a time budget (:data:`BUDGET_SECONDS`, a ``SIGALRM`` timer when
+called in the main thread; the previous handler and timer are restored afterwards): an
+answer that cannot be evaluated in time, or whose difference cannot be shown to be 0 or
+nonzero, is *not decided*, and the message says so and asks for a simplified form.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import re
+import signal
+import threading
+import time
+from collections.abc import Mapping
 from fractions import Fraction
 
 import numpy as np
 import sympy
-from sympy.core.function import AppliedUndef
-from sympy.parsing.sympy_parser import parse_expr
 
-from autograder.hidden import GradingError, rng
+from autograder.checking import GradingError
 
-#: Names sympy's ``srepr`` may produce; the rebuilt answer is evaluated in this namespace only.
-_SYMPY_NAMESPACE: dict = {}
-exec("from sympy import *", _SYMPY_NAMESPACE)  # noqa: S102 - the namespace of sympy's own printer
-_SYMPY_NAMESPACE["ImmutableDenseMatrix"] = sympy.ImmutableDenseMatrix
-_SYMPY_NAMESPACE["MutableDenseMatrix"] = sympy.MutableDenseMatrix
+BUDGET_SECONDS = 20.0
+"""Time one check of an answer may take (the check itself has a longer timeout)."""
+POINTS = 6
+"""Random points at which the difference must vanish exactly."""
+ATTEMPTS = 8 * POINTS
+"""Points tried at most (points where an expression is undefined are skipped)."""
+NUMERATOR_BITS, DENOMINATOR_BITS = 20, 8
+NONZERO_DIGITS, NONZERO_THRESHOLD = 60, 1e-40
 
-GUARD_POINTS = 5
-FALLBACK_POINTS = 30
-DIGITS = 40
+MAX_NODES = 20_000
+MAX_DEPTH = 150
+MAX_DIGITS = 300
+MAX_ARGUMENTS = 16
+"""Most arguments of Max, Min, And, Or and most branches of a Piecewise."""
+MAX_EXPONENT = 10_000
+"""Largest numerator of a numeric exponent."""
+MAX_DEGREE = 10_000_000
+"""Largest degree of an answer (see :func:`_degree`): bounds the size of the exact numbers
+that evaluating it at a point creates."""
+MAX_MATRIX_SIDE = 50
+SNAP_DENOMINATOR = 10_000
+
+_INTEGER = re.compile(r"-?[0-9]{1,%d}" % MAX_DIGITS)
+_DECIMAL = re.compile(r"-?[0-9]{1,%d}(\.[0-9]{0,%d})?(e[-+]?[0-9]{1,3})?" % (MAX_DIGITS, MAX_DIGITS))
+
+_VALUES = {  # name: (sympy function, least and most arguments)
+    "Add": (sympy.Add, 1, MAX_NODES), "Mul": (sympy.Mul, 1, MAX_NODES), "Pow": (sympy.Pow, 2, 2),
+    "exp": (sympy.exp, 1, 1), "log": (sympy.log, 1, 1), "Abs": (sympy.Abs, 1, 1),
+    "Max": (sympy.Max, 1, MAX_ARGUMENTS), "Min": (sympy.Min, 1, MAX_ARGUMENTS), "sign": (sympy.sign, 1, 1),
+    "Heaviside": (sympy.Heaviside, 1, 2),
+}
+_RELATIONS = {"StrictGreaterThan": sympy.StrictGreaterThan, "StrictLessThan": sympy.StrictLessThan,
+              "GreaterThan": sympy.GreaterThan, "LessThan": sympy.LessThan, "Equality": sympy.Equality,
+              "Unequality": sympy.Unequality}
+_LOGIC = {"And": (sympy.And, 1, MAX_ARGUMENTS), "Or": (sympy.Or, 1, MAX_ARGUMENTS), "Not": (sympy.Not, 1, 1)}
+_NUMBERS = {"E": sympy.E, "pi": sympy.pi, "I": sympy.I}
+_UNDEFINED = ("oo", "-oo", "zoo", "nan")
+_INFINITIES = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
 
 
 # --------------------------------------------------------------------------------------
-# Coercion
+# Time budget
 # --------------------------------------------------------------------------------------
 
 
-def _launder(value, name: str):
-    """A fresh sympy object equal to ``value``, built without trusting ``value``'s methods
-    beyond sympy's own printer."""
-    if isinstance(value, (str, bytes)):
-        raise GradingError(f"{name} should be a sympy expression, not a string: write it with the symbols the notebook provides")
-    if value is None:
-        raise GradingError(f"{name} is None: assign the expression to the variable")
-    if isinstance(value, bool):
-        raise GradingError(f"{name} should be a sympy expression, got a bool")
-    if isinstance(value, (int, Fraction)):
-        return sympy.Rational(value)
-    if isinstance(value, float):
-        if not np.isfinite(value):
-            raise GradingError(f"{name} is not a finite number")
-        return sympy.Rational(str(value))
-    if isinstance(value, np.ndarray):
-        value = np.ndarray.tolist(np.asarray(value, dtype=object))
-    if isinstance(value, (list, tuple)):
-        return [_launder(item, name) for item in list(value)]
-    if isinstance(value, np.generic):
-        return _launder(np.ndarray.tolist(np.asarray(value, dtype=object)), name)
-    if not isinstance(value, (sympy.Basic, sympy.MatrixBase)):
-        raise GradingError(
-            f"{name} should be a sympy expression or matrix built from the notebook's symbols, got {type(value).__name__}"
-        )
+class OutOfTime(BaseException):
+    """The time budget ran out (a BaseException, so that no ``except Exception`` inside
+    sympy swallows it)."""
+
+
+_budget_active = False
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None = None):
+    """Raise :class:`OutOfTime` in the block once ``seconds`` (default
+    :data:`BUDGET_SECONDS`) have passed.
+
+    Works with a ``SIGALRM`` interval timer, so only in the main thread (elsewhere the
+    block runs unbounded, limited only by the size caps of :func:`decode`).  A budget
+    inside a budget is the outer one.  The previous handler is restored on exit, and a
+    timer that was running before is resumed with the time it had left.
+    """
+    global _budget_active
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if _budget_active or not usable:
+        yield
+        return
+    seconds = BUDGET_SECONDS if seconds is None else seconds
+    armed = [True]
+
+    def expire(signum, frame):
+        if armed[0]:
+            raise OutOfTime()
+
+    previous_handler = signal.signal(signal.SIGALRM, expire)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    started = time.monotonic()
+    _budget_active = True
     try:
-        text = sympy.srepr(value)
-        rebuilt = parse_expr(text, global_dict=dict(_SYMPY_NAMESPACE), local_dict={}, transformations=(), evaluate=True)
-    except Exception as error:  # noqa: BLE001 - any failure means the object is not plain sympy
-        raise GradingError(f"{name} could not be read as a sympy expression ({type(error).__name__}: {error})") from None
-    if not isinstance(rebuilt, (sympy.Basic, sympy.MatrixBase)):
-        raise GradingError(f"{name} should be a sympy expression, got {type(value).__name__}")
-    return rebuilt
+        signal.setitimer(signal.ITIMER_REAL, seconds if previous_delay <= 0 else min(seconds, previous_delay))
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _budget_active = False
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            left = max(previous_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, previous_interval)
 
 
-def _floats_to_rationals(expr):
-    """Decimal literals such as 0.5 become exact rationals, so that 0.5*w equals w/2 exactly."""
-    floats = expr.atoms(sympy.Float)
-    return expr.xreplace({f: sympy.Rational(str(f)) for f in floats}) if floats else expr
+def _out_of_time_message(name: str) -> str:
+    return (f"{name} could not be checked within {BUDGET_SECONDS:.0f} s: the expression is too large to evaluate. "
+            "Simplify it (for instance with sympy.simplify, sympy.cancel or sympy.factor) and assign the simplified form")
 
 
-def _as_scalar(expr, name: str):
-    if isinstance(expr, sympy.MatrixBase) or (isinstance(expr, sympy.Basic) and getattr(expr, "is_Matrix", False)):
-        raise GradingError(f"{name} should be a single expression (a scalar), got a matrix of shape {tuple(expr.shape)}")
-    if isinstance(expr, list):
-        raise GradingError(f"{name} should be a single expression (a scalar), got a list of {len(expr)} items")
-    return expr
+# --------------------------------------------------------------------------------------
+# Reading a tree
+# --------------------------------------------------------------------------------------
 
 
-def _as_matrix(expr, shape: tuple[int, int], name: str):
-    """A column vector (n, 1) or a matrix of exactly ``shape``; for a column, a flat list of n
-    entries is accepted too."""
-    if isinstance(expr, sympy.MatrixExpr) and not isinstance(expr, sympy.MatrixBase):
-        expr = expr.as_explicit()
-    if isinstance(expr, list):
-        if shape[1] == 1 and all(not isinstance(item, list) for item in expr):
-            expr = [[item] for item in expr]
-        try:
-            expr = sympy.ImmutableMatrix(expr)
-        except Exception as error:  # noqa: BLE001
-            raise GradingError(f"{name} could not be read as a matrix ({error})") from None
-    if not isinstance(expr, sympy.MatrixBase):
-        raise GradingError(f"{name} should be a sympy Matrix of shape {shape}, got a scalar expression")
-    got = tuple(expr.shape)
+class _Reader:
+    """One decoding: counts nodes and notes decimal numbers that were not simple fractions."""
+
+    def __init__(self, symbols: Mapping, name: str):
+        self.symbols, self.name, self.nodes, self.inexact_decimals = symbols, name, 0, False
+
+    def fail(self, what: str) -> GradingError:
+        return GradingError(f"{self.name} could not be read as a sympy expression ({what})")
+
+    def head(self, node, depth: int):
+        if type(node) is not list or not node or type(node[0]) is not str:
+            raise self.fail("a node is not of the form [name, arguments...]")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(f"more than {MAX_NODES} nodes; simplify it first")
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep; simplify it first")
+        return node[0], node[1:]
+
+    def value(self, node, depth: int):
+        """An expression node (a value, never a relation)."""
+        head, arguments = self.head(node, depth)
+        if head == "Symbol":
+            return self.symbol(arguments)
+        if head in ("Integer", "Rational", "Float", "Constant"):
+            return self.number(head, arguments)
+        if head in _VALUES:
+            function, least, most = _VALUES[head]
+            if not least <= len(arguments) <= most:
+                raise self.fail(f"{head} with {len(arguments)} arguments")
+            values = [self.value(argument, depth + 1) for argument in arguments]
+            if head == "Pow":
+                self.check_exponent(values[1])
+            return function(*values)
+        if head == "Piecewise":
+            if not 1 <= len(arguments) <= MAX_ARGUMENTS:
+                raise self.fail(f"Piecewise with {len(arguments)} branches")
+            return sympy.Piecewise(*[self.branch(argument, depth + 1) for argument in arguments])
+        if head in _RELATIONS or head in _LOGIC:
+            raise GradingError(f"{self.name} should be an expression, but it is (or contains) a relation or logical "
+                               f"statement ({head}) outside a Piecewise condition: assign the value itself")
+        raise self.fail(f"unknown node {head[:40]!r}")
+
+    def symbol(self, arguments):
+        if len(arguments) != 1 or type(arguments[0]) is not str:
+            raise self.fail("a malformed symbol")
+        if arguments[0] not in self.symbols:
+            raise GradingError(f"{self.name} uses symbols the notebook does not provide: [{arguments[0][:40]!r}]; "
+                               f"allowed are {sorted(self.symbols)}")
+        return self.symbols[arguments[0]]
+
+    def number(self, head: str, arguments):
+        texts = [a for a in arguments if type(a) is str]
+        if head == "Integer" and len(arguments) == 1 and len(texts) == 1 and _INTEGER.fullmatch(texts[0]):
+            return sympy.Integer(int(texts[0]))
+        if head == "Rational" and len(arguments) == 2 and len(texts) == 2 and all(_INTEGER.fullmatch(t) for t in texts):
+            if int(texts[1]) == 0:
+                raise GradingError(f"{self.name} divides by zero")
+            return sympy.Rational(int(texts[0]), int(texts[1]))
+        if head == "Float" and len(arguments) == 1 and len(texts) == 1 and _DECIMAL.fullmatch(texts[0].lower()):
+            return self.decimal(texts[0].lower())
+        if head == "Constant" and len(arguments) == 1 and len(texts) == 1:
+            if texts[0] in _NUMBERS:
+                return _NUMBERS[texts[0]]
+            if texts[0] in _UNDEFINED:
+                raise GradingError(f"{self.name} contains an infinite or undefined value ({texts[0]})")
+        raise self.fail(f"a malformed or too large number ({head})")
+
+    def decimal(self, text: str):
+        """The exact value of a decimal literal, or the simple fraction whose float it is."""
+        exact = Fraction(text)
+        if max(exact.numerator.bit_length(), exact.denominator.bit_length()) > 3.33 * MAX_DIGITS:
+            raise self.fail("a decimal number with too many digits")
+        nearest = float(text)
+        if Fraction(repr(nearest)) == exact:  # the text is the shortest form of a float
+            fraction = Fraction(nearest).limit_denominator(SNAP_DENOMINATOR)
+            if float(fraction) == nearest:
+                exact = fraction
+        if exact.denominator != 1:
+            self.inexact_decimals = True
+        return sympy.Rational(exact.numerator, exact.denominator)
+
+    def check_exponent(self, exponent):
+        if exponent.is_Rational and abs(exponent.p) > MAX_EXPONENT:
+            raise GradingError(f"{self.name} has the exponent {exponent}, larger than any answer of this course needs "
+                               f"(at most {MAX_EXPONENT} above the fraction bar)")
+
+    def branch(self, node, depth: int):
+        head, arguments = self.head(node, depth)
+        if head != "ExprCondPair" or len(arguments) != 2:
+            raise self.fail("a Piecewise branch is not a (value, condition) pair")
+        return self.value(arguments[0], depth + 1), self.condition(arguments[1], depth + 1)
+
+    def condition(self, node, depth: int):
+        head, arguments = self.head(node, depth)
+        if head == "Constant" and arguments in (["true"], ["false"]):
+            return sympy.true if arguments[0] == "true" else sympy.false
+        if head in _RELATIONS and len(arguments) == 2:
+            return _RELATIONS[head](*[self.value(argument, depth + 1) for argument in arguments])
+        if head in _LOGIC and _LOGIC[head][1] <= len(arguments) <= _LOGIC[head][2]:
+            return _LOGIC[head][0](*[self.condition(argument, depth + 1) for argument in arguments])
+        raise self.fail(f"a Piecewise condition of the form {head[:40]!r}")
+
+    def answer(self, tree):
+        if type(tree) is list and tree and tree[0] == "Matrix":
+            if len(tree) != 4:
+                raise self.fail("a malformed matrix")
+            _, rows, columns, entries = tree
+            if not (type(rows) is int and type(columns) is int and type(entries) is list
+                    and 1 <= rows <= MAX_MATRIX_SIDE and 1 <= columns <= MAX_MATRIX_SIDE):
+                raise self.fail("a malformed matrix")
+            if len(entries) != rows * columns:
+                raise self.fail(f"a {rows}×{columns} matrix with {len(entries)} entries")
+            return sympy.ImmutableMatrix(rows, columns, [self.value(entry, 1) for entry in entries])
+        return self.value(tree, 0)
+
+
+def _read(tree, symbols: Mapping, name: str):
+    reader = _Reader(symbols, name)
+    try:
+        with time_budget():
+            value = reader.answer(tree)
+    except OutOfTime:
+        raise GradingError(_out_of_time_message(name)) from None
+    except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as error:
+        raise GradingError(f"{name} could not be read as a sympy expression ({type(error).__name__})") from None
+    entries = list(value) if isinstance(value, sympy.MatrixBase) else [value]
+    if any(entry.has(*_INFINITIES) for entry in entries):
+        raise GradingError(f"{name} contains an infinite or undefined value (a division by zero?)")
+    if max(_degree(entry) for entry in entries) > MAX_DEGREE:
+        raise GradingError(f"{name} has powers of a far higher degree than any answer of this course: "
+                           "simplify it first")
+    return value, reader.inexact_decimals
+
+
+def _degree(expression) -> int:
+    """A bound on how many times the largest value of a symbol gets multiplied by itself
+    when the expression is evaluated at a point (products add, powers multiply; a power
+    with symbols in its exponent counts 2¹⁶ per symbol)."""
+    if not expression.args:
+        return 1
+    if type(expression) is sympy.Pow:
+        base, exponent = expression.args
+        if exponent.is_Rational:
+            return abs(exponent.p) * _degree(base)
+        return _degree(base) * 2 ** (NUMERATOR_BITS * len(exponent.free_symbols)) * _degree(exponent)
+    if type(expression) is sympy.Mul:
+        return sum(_degree(argument) for argument in expression.args)
+    return max(_degree(argument) for argument in expression.args)
+
+
+def decode(tree, symbols: Mapping[str, sympy.Symbol], *, name: str = "your answer"):
+    """The sympy expression or ``ImmutableMatrix`` a probe's tree describes, built from
+    the grader's classes and ``symbols`` (name → symbol) only; raises
+    :class:`GradingError` for anything else."""
+    return _read(tree, symbols, name)[0]
+
+
+# --------------------------------------------------------------------------------------
+# Deciding equivalence
+# --------------------------------------------------------------------------------------
+
+
+def _validate(answer, shape, name: str) -> list:
+    """The answer's entries, after checking it is a sympy value of the expected kind."""
+    if shape is None:
+        if isinstance(answer, sympy.MatrixBase):
+            raise GradingError(f"{name} should be a single expression (a scalar), got a matrix of shape "
+                               f"{tuple(answer.shape)}")
+        if not isinstance(answer, sympy.Expr):
+            raise GradingError(f"{name} should be a sympy expression, got {type(answer).__name__}")
+        return [answer]
+    if not isinstance(answer, sympy.MatrixBase):
+        raise GradingError(f"{name} should be a sympy Matrix of shape {tuple(shape)}, got a single expression")
+    got = tuple(answer.shape)
     if got != tuple(shape):
         hint = ""
         if got == tuple(reversed(shape)):
             hint = " (it looks transposed: a column vector is expected)" if shape[1] == 1 else " (it looks transposed)"
         raise GradingError(f"{name} should have shape {tuple(shape)}, got {got}{hint}")
-    return sympy.ImmutableMatrix(expr)
+    return list(answer)
 
 
-def _entries(expr) -> list:
-    return list(expr) if isinstance(expr, sympy.MatrixBase) else [expr]
+_PRIMES: dict = {}
 
 
-def coerce(value, symbols: Mapping[str, sympy.Symbol], *, shape: tuple[int, int] | None = None, name: str = "your answer"):
-    """The student's ``value`` as a fresh sympy expression (``shape=None``) or an
-    ``ImmutableMatrix`` of ``shape``, written in the grader's ``symbols`` (a name → symbol
-    mapping).  Raises :class:`GradingError` for a wrong type, a wrong shape, an unknown
-    symbol or an undefined function."""
-    expr = _launder(value, name)
-    expr = _as_matrix(expr, shape, name) if shape is not None else _as_scalar(expr, name)
-    entries = [_floats_to_rationals(sympy.sympify(e)) for e in _entries(expr)]
-    unknown, replacement = set(), {}
-    for entry in entries:
-        if entry.atoms(AppliedUndef):
-            functions = sorted(str(f.func) for f in entry.atoms(AppliedUndef))
-            raise GradingError(f"{name} uses undefined functions {functions}: use sympy functions such as sympy.log, sympy.exp")
-        if entry.atoms(sympy.MatrixSymbol):
-            raise GradingError(f"{name} contains a MatrixSymbol: use the explicit matrices the notebook provides")
-        for symbol in entry.free_symbols:
-            if not isinstance(symbol, sympy.Symbol) or symbol.name not in symbols:
-                unknown.add(str(symbol))
-            else:
-                replacement[symbol] = symbols[symbol.name]
-    if unknown:
-        raise GradingError(
-            f"{name} uses symbols the notebook does not provide: {sorted(unknown)}; "
-            f"allowed are {sorted(symbols)}"
-        )
-    entries = [entry.xreplace(replacement) for entry in entries]
-    for entry in entries:
-        if entry.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
-            raise GradingError(f"{name} contains an infinite or undefined value")
-    if shape is None:
-        return entries[0]
-    return sympy.ImmutableMatrix(shape[0], shape[1], entries)
-
-
-# --------------------------------------------------------------------------------------
-# Equivalence
-# --------------------------------------------------------------------------------------
+def _primes(bits: int) -> np.ndarray:
+    """The primes below 2**bits (sieve of Eratosthenes)."""
+    if bits not in _PRIMES:
+        is_prime = np.ones(2**bits, dtype=bool)
+        is_prime[:2] = False
+        for n in range(2, int(2 ** (bits / 2)) + 1):
+            if is_prime[n]:
+                is_prime[n * n::n] = False
+        _PRIMES[bits] = np.flatnonzero(is_prime)
+    return _PRIMES[bits]
 
 
 def _random_value(symbol: sympy.Symbol, generator: np.random.Generator):
-    """A random rational (or integer) that respects the symbol's assumptions."""
+    """A random rational p/q (a prime p for an integer symbol) that respects the
+    symbol's assumptions; p and q are primes, so that sympy reduces the powers and roots
+    of these values at once (a root of a number with a square factor can take it seconds)."""
+    numerators, denominators = _primes(NUMERATOR_BITS), _primes(DENOMINATOR_BITS)
+    numerator = int(numerators[int(generator.integers(len(numerators)))])
     if symbol.is_integer:
-        low = 1 if symbol.is_positive else (0 if symbol.is_nonnegative else -6)
-        return sympy.Integer(int(generator.integers(low, 9)))
-    numerator = int(generator.integers(1, 60))
-    denominator = int(generator.integers(1, 13))
-    value = sympy.Rational(numerator, denominator)
+        value = sympy.Integer(numerator)
+    else:
+        index = int(generator.integers(len(denominators) + 1))  # the last index stands for q = 1
+        value = sympy.Rational(numerator, int(denominators[index]) if index < len(denominators) else 1)
     if symbol.is_positive or symbol.is_nonnegative:
         return value
     return value if generator.random() < 0.5 else -value
 
 
-def _differences(difference: list, points: Iterable[dict], digits: int = DIGITS):
-    """Yield (point, |difference| / scale) at each point where every entry is finite."""
-    for point in points:
-        values = []
-        for entry in difference:
-            value = sympy.N(entry.xreplace(point), digits)
-            if value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo) or not value.is_number:
-                values = None
-                break
-            values.append(abs(complex(value)))
-        if values is not None:
-            yield point, max(values, default=0.0)
+def _log_of(argument):
+    """An expression equal to log(argument) for a positive number, with logs of primes
+    only where it can (None when nothing is gained)."""
+    if argument.is_Rational and argument > 0:
+        return _log_of_integer(argument.p) - _log_of_integer(argument.q)
+    if argument is sympy.E:
+        return sympy.Integer(1)
+    if type(argument) is sympy.exp and argument.args[0].is_extended_real:
+        return argument.args[0]
+    if type(argument) is sympy.Pow and argument.base.is_positive and argument.exp.is_extended_real:
+        inner = _log_of(argument.base)
+        return argument.exp * (sympy.log(argument.base) if inner is None else inner)
+    if type(argument) is sympy.Mul and all(factor.is_positive for factor in argument.args):
+        parts = [_log_of(factor) for factor in argument.args]
+        return sympy.Add(*[sympy.log(f) if p is None else p for f, p in zip(argument.args, parts)])
+    return None
 
 
-def _points(free: list, count: int, generator: np.random.Generator, attempts: int = 4):
-    for _ in range(count * attempts):
-        yield {symbol: _random_value(symbol, generator) for symbol in free}
+def _log_of_integer(n: int):
+    """log(n) as a sum of logs of its prime factors (of a cofactor with no factor below
+    10⁴ when n is too large to factor quickly)."""
+    if n == 1:
+        return sympy.Integer(0)
+    power = sympy.perfect_power(n)
+    if power:
+        return power[1] * _log_of_integer(power[0])
+    factors = sympy.factorint(n) if n.bit_length() <= 64 else sympy.factorint(n, limit=10**4)
+    return sympy.Add(*[e * sympy.log(p) for p, e in factors.items()])
 
 
-def _numerically_equal(student: list, reference: list, count: int, seed: int, tolerance: float):
-    """(True, None) if the entries agree at ``count`` random points, (False, point) at the
-    first point where they differ, (None, None) if no point could be evaluated."""
-    free = sorted(set().union(*(e.free_symbols for e in student + reference)), key=lambda s: s.name)
-    difference = [s - r for s, r in zip(student, reference)]
-    scale_terms = [sympy.Abs(r) + 1 for r in reference]
-    generator = rng(seed)
-    checked = 0
-    for point in _points(free, count, generator):
-        values = list(_differences(difference, [point]))
-        if not values:
-            continue
-        scales = list(_differences(scale_terms, [point]))
-        scale = scales[0][1] if scales else 1.0
-        if values[0][1] > tolerance * scale:
-            return False, point
-        checked += 1
-        if checked >= count:
-            break
-    return (True if checked else None), None
+def _split_logs(number):
+    def split(expression):
+        found = _log_of(expression.args[0])
+        return expression if found is None else found
+
+    return number.replace(lambda e: type(e) is sympy.log, split)
 
 
-def _is_zero(expression) -> bool:
-    """True when sympy proves ``expression`` is identically 0 (cheapest method first)."""
-    if expression == 0:
+def _is_zero(number):
+    """True if the number is exactly 0, False if it is certainly not, None if undecided;
+    "undefined" when it is infinite or not a number (the point is skipped)."""
+    if number.has(*_INFINITIES) or not number.is_number:
+        return "undefined"
+    if number.is_Rational:
+        return number == 0
+    candidate = sympy.expand(_split_logs(number))
+    if candidate == 0:
         return True
-    for method in (sympy.expand, sympy.cancel, sympy.simplify):
-        try:
-            if method(expression) == 0:
-                return True
-        except Exception:  # noqa: BLE001 - a method that fails proves nothing
-            continue
-    return False
+    if candidate.has(*_INFINITIES):
+        return "undefined"
+    if candidate.is_Rational:
+        return False
+    try:
+        size = abs(complex(candidate.evalf(NONZERO_DIGITS)))
+    except (TypeError, ValueError):
+        return None
+    return False if size > NONZERO_THRESHOLD else None
+
+
+def _at(expression, point: dict, memo: dict):
+    """The expression with the point's values put in, evaluated bottom-up (like
+    ``xreplace``, but shared subexpressions once)."""
+    if expression in memo:
+        return memo[expression]
+    if expression in point:
+        value = point[expression]
+    elif not expression.args:
+        value = expression
+    else:
+        value = expression.func(*[_at(argument, point, memo) for argument in expression.args])
+    memo[expression] = value
+    return value
 
 
 def _describe(point: dict, symbols: Mapping, substitutions: Mapping | None) -> str:
@@ -239,8 +458,43 @@ def _describe(point: dict, symbols: Mapping, substitutions: Mapping | None) -> s
     return ", ".join(f"{symbol}={value}" for symbol, value in sorted(shown.items(), key=lambda item: item[0].name))
 
 
+def _decide(differences: list, seed: int):
+    """("equal", None, None), ("different", point, entry index) or ("undecided", reason, None)."""
+    if all(difference == 0 for difference in differences):
+        return "equal", None, None
+    free = sorted(set().union(*(d.free_symbols for d in differences)), key=lambda s: s.name)
+    generator = np.random.default_rng(seed)
+    decided, undecided = 0, 0
+    for _ in range(ATTEMPTS):
+        point = {symbol: _random_value(symbol, generator) for symbol in free}
+        verdicts, memo = [], {}
+        for difference in differences:
+            try:
+                verdict = _is_zero(_at(difference, point, memo))
+            except Exception:  # noqa: BLE001 - sympy failing on one point decides nothing
+                verdict = None
+            verdicts.append(verdict)
+            if verdict is False or verdict == "undefined":
+                break
+        if verdicts[-1] is False:
+            return "different", point, len(verdicts) - 1
+        if "undefined" in verdicts:
+            continue
+        if None in verdicts:
+            undecided += 1
+        else:
+            decided += 1
+        if decided + undecided >= POINTS:
+            break
+    if decided + undecided == 0:
+        return "undecided", "it is undefined (a division by zero, a log of 0, ...) at every test point", None
+    if undecided or decided < POINTS:
+        return "undecided", "its difference from the expected expression could not be shown to be 0 or not 0", None
+    return "equal", None, None
+
+
 def assert_equivalent(
-    value,
+    answer,
     reference,
     symbols: Mapping[str, sympy.Symbol],
     *,
@@ -249,66 +503,53 @@ def assert_equivalent(
     substitutions: Mapping | None = None,
     seed: int = 0,
 ):
-    """Raise :class:`GradingError` unless the student's ``value`` equals ``reference``
-    (a sympy expression or matrix written in ``symbols``) for all values of the symbols.
+    """Raise :class:`GradingError` unless ``answer`` (a trusted sympy expression or
+    matrix, as :func:`decode` returns it) equals ``reference`` (written in ``symbols``)
+    for all values of the symbols; ``shape=None`` asks for a scalar.
 
     ``substitutions`` (symbol → expression) is applied to both sides first, to compare on
     a sub-domain, e.g. ``{a2: a1}`` for "at a₁ = a₂" or ``{a1: a2 + d}`` for "when a₁ > a₂".
     """
-    student = coerce(value, symbols, shape=shape, name=name)
-    reference = sympy.ImmutableMatrix(reference) if shape is not None else sympy.sympify(reference)
-    if substitutions:
-        student, reference = student.subs(substitutions), reference.subs(substitutions)
-    student_entries, reference_entries = _entries(student), _entries(reference)
-    agree, point = _numerically_equal(student_entries, reference_entries, GUARD_POINTS, seed, 1e-25)
-    if agree is False:
-        where = f" (for instance at {_describe(point, symbols, substitutions)})" if point else ""
-        raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")
-    if all(_is_zero(s - r) for s, r in zip(student_entries, reference_entries)):
-        return
-    agree, point = _numerically_equal(student_entries, reference_entries, FALLBACK_POINTS, seed + 1, 1e-25)
-    if agree is None:
-        raise GradingError(f"{name} could not be compared with the expected expression: it is undefined at every test point")
-    if not agree:
-        where = f" (for instance at {_describe(point, symbols, substitutions)})" if point else ""
-        raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")
-
-
-# --------------------------------------------------------------------------------------
-# Reading an answer tree (utils.sympy_tree.encode) with the grader's own symbols
-# --------------------------------------------------------------------------------------
-
-_OPERATIONS = {"Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow, "exp": sympy.exp, "log": sympy.log,
-               "Abs": sympy.Abs, "Max": sympy.Max, "Min": sympy.Min}
-
-
-def decode(tree, symbols: Mapping[str, sympy.Symbol], *, name: str = "your answer"):
-    """The sympy object a probe's tree describes, built from the grader's classes and
-    ``symbols`` only; raises :class:`GradingError` for anything else."""
-    def build(node, depth):
-        if type(node) is not list or not node or type(node[0]) is not str or depth > 200:
-            raise GradingError(f"{name} could not be read as a sympy expression")
-        head, arguments = node[0], node[1:]
-        if head == "Symbol" and len(arguments) == 1 and type(arguments[0]) is str:
-            if arguments[0] not in symbols:
-                raise GradingError(f"{name} uses symbols the notebook does not provide: ['{arguments[0][:40]}']; "
-                                   f"allowed are {sorted(symbols)}")
-            return symbols[arguments[0]]
-        if head == "Integer" and len(arguments) == 1 and type(arguments[0]) is str and len(arguments[0]) < 400:
-            return sympy.Integer(int(arguments[0]))
-        if head == "Rational" and len(arguments) == 2 and all(type(a) is str and len(a) < 400 for a in arguments):
-            return sympy.Rational(int(arguments[0]), int(arguments[1]))
-        if head == "Float" and len(arguments) == 1 and type(arguments[0]) is str and len(arguments[0]) < 400:
-            return sympy.Rational(arguments[0])
-        if head == "Matrix" and depth == 0 and len(arguments) == 3:
-            rows, columns, entries = arguments
-            if type(rows) is int and type(columns) is int and type(entries) is list and 0 < rows * columns == len(entries) <= 400:
-                return sympy.ImmutableMatrix(rows, columns, [build(entry, depth + 1) for entry in entries])
-        if head in _OPERATIONS and arguments:
-            return _OPERATIONS[head](*[build(argument, depth + 1) for argument in arguments])
-        raise GradingError(f"{name} could not be read as a sympy expression (node {head[:40]!r})")
-
+    entries = _validate(answer, shape, name)
+    reference = list(sympy.ImmutableMatrix(reference)) if shape is not None else [sympy.sympify(reference)]
     try:
-        return build(tree, 0)
-    except (ValueError, TypeError, ZeroDivisionError) as error:
-        raise GradingError(f"{name} could not be read as a sympy expression ({type(error).__name__})") from None
+        with time_budget():
+            if substitutions:
+                table = {sympy.sympify(k): sympy.sympify(v) for k, v in substitutions.items()}
+                entries = [entry.xreplace(table) for entry in entries]
+                reference = [entry.xreplace(table) for entry in reference]
+            verdict, detail, index = _decide([a - r for a, r in zip(entries, reference)], seed)
+    except OutOfTime:
+        raise GradingError(_out_of_time_message(name)) from None
+    if verdict == "different":
+        where = f" (for instance at {_describe(detail, symbols, substitutions)})" if detail else ""
+        if shape is not None and len(entries) > 1:
+            row, column = divmod(index, shape[1])
+            where = f" in entry ({row}, {column})" + where
+        raise GradingError(f"{name} is not equivalent to the expected expression: the two differ{where}")
+    if verdict == "undecided":
+        raise GradingError(f"{name} could not be checked: {detail}. Simplify it (for instance with sympy.simplify "
+                           "or sympy.expand_log(..., force=True)) and assign the simplified form")
+
+
+def check_tree(
+    tree,
+    reference,
+    symbols: Mapping[str, sympy.Symbol],
+    *,
+    shape: tuple[int, int] | None = None,
+    name: str = "your answer",
+    substitutions: Mapping | None = None,
+    seed: int = 0,
+):
+    """:func:`decode` the tree, then :func:`assert_equivalent`; the message of a wrong
+    answer written with decimal fractions adds a hint about exact numbers."""
+    answer, inexact_decimals = _read(tree, symbols, name)
+    try:
+        assert_equivalent(answer, reference, symbols, shape=shape, name=name, substitutions=substitutions, seed=seed)
+    except GradingError as error:
+        if not inexact_decimals:
+            raise
+        raise GradingError(f"{error}. Note: your answer holds decimal numbers, which are read exactly as written "
+                           "(0.333 is 333/1000, while 1/3 typed in Python is read as 1/3); write fractions exactly, "
+                           "e.g. sympy.Rational(1, 3)") from None

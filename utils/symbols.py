@@ -10,6 +10,8 @@ product such as ``Sigma * w`` or ``A.T * w`` is an ordinary sympy ``Matrix``.
 """
 import sympy
 
+from utils import sympy_tree
+
 D, K = 3, 2
 """Input dimension d of exercise 1 and code dimension k of the generator in 1(c)."""
 
@@ -55,8 +57,12 @@ SYMBOLS: dict = _collect()
 
 def check_form(value, shape=None) -> str:
     """Check that ``value`` is a sympy expression (``shape=None``) or a sympy matrix of
-    ``shape`` written only in the sheet's symbols; return a one-line description.
+    ``shape`` written only in the sheet's symbols, in the form the grader can read;
+    return a one-line description.
 
+    The form is the one :func:`utils.sympy_tree.encode` writes for the grader: sympy
+    numbers, the symbols above, sums, products, powers, exp, log, Abs, Max, Min, sign,
+    Heaviside and Piecewise (whose conditions may use relations such as ``a1 > a2``).
     Raises ``TypeError`` or ``ValueError`` explaining what is wrong with the form.  This
     never checks that the answer is correct.
     """
@@ -65,17 +71,22 @@ def check_form(value, shape=None) -> str:
     if shape is None:
         if isinstance(value, sympy.MatrixBase):
             raise TypeError(f"expected a single expression, got a matrix of shape {value.shape}")
-        expression = sympy.sympify(value)
         kind = "expression"
     else:
         if not isinstance(value, sympy.MatrixBase):
             raise TypeError(f"expected a sympy Matrix of shape {tuple(shape)}, got {type(value).__name__}")
         if tuple(value.shape) != tuple(shape):
             raise ValueError(f"expected shape {tuple(shape)}, got {tuple(value.shape)}")
-        expression = value
         kind = f"{shape[0]}×{shape[1]} matrix"
-    unknown = sorted(str(s) for s in expression.free_symbols if str(s) not in SYMBOLS)
+    try:
+        tree = sympy_tree.encode(value)
+    except sympy_tree.NotAnExpression as error:
+        raise TypeError(f"the grader cannot read this answer, which holds: {error}") from None
+    names = sympy_tree.symbol_names(tree)
+    unknown = sorted(names - set(SYMBOLS))
     if unknown:
         raise ValueError(f"unknown symbols {unknown}; use the symbols of utils.symbols: {sorted(SYMBOLS)}")
-    used = sorted(str(s) for s in expression.free_symbols)
-    return f"form OK: a sympy {kind} in the symbols {used}"
+    undefined = sympy_tree.undefined_constants(tree)
+    if undefined:
+        raise ValueError(f"the answer contains infinite or undefined values {undefined} (a division by zero?)")
+    return f"form OK: a sympy {kind} in the symbols {sorted(names)}"
