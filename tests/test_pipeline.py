@@ -4,9 +4,14 @@
 - every source notebook (the reference solution with its hidden tests) validates;
 - every test cell fails on the blank release (``nbgrader validate --invert``);
 - nothing of the hidden tests or the solutions reaches assignments/ or the student bundle;
+- everything else of the source reaches assignments/: every line outside the solution,
+  hidden-test and mark-scheme regions and outside whole solution cells, and the question
+  of every answer graded by hand (asked in a cell of its own, or outside the solution
+  region of the answer cell);
 - graded with ``python -m autograder grade``, the reference scores full marks, the blank
   release 0 and the partly wrong submission something in between.
 """
+import copy
 import csv
 import json
 import os
@@ -15,6 +20,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -106,6 +112,158 @@ def test_student_bundle_holds_only_what_students_get():
     for sheet in SHEETS:
         leaked = [line for line in _secret_lines(sheet) if line in everything]
         assert not leaked, f"{sheet}: solution or hidden-test lines in the bundle: {leaked[:5]}"
+
+
+# Regions nbgrader removes from the release; like nbgrader, a line holding a delimiter
+# anywhere opens or closes a region.
+REMOVED_REGIONS = (
+    ("### BEGIN SOLUTION", "### END SOLUTION"),
+    ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+    ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ==="),
+)
+
+
+def _nbgrader_flags(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _has_solution_region(cell):
+    return any(REMOVED_REGIONS[0][0] in line for line in cell.source.splitlines())
+
+
+def student_lines(cell):
+    """The non-blank lines of a source cell that its released version must show, in order:
+    nothing of a solution cell without solution regions (nbgrader replaces it whole by a
+    stub), and otherwise every line outside the removed regions."""
+    if _nbgrader_flags(cell).get("solution") and not _has_solution_region(cell):
+        return []
+    kept, closing = [], None
+    for line in cell.source.splitlines():
+        if closing is None:
+            opening = next((end for begin, end in REMOVED_REGIONS if begin in line), None)
+            if opening is not None:
+                closing = opening
+            elif line.strip():
+                kept.append(line.rstrip())
+        elif closing in line:
+            closing = None
+    return kept
+
+
+def missing_from_release(source, released):
+    """What of ``source`` (an nbgrader source notebook) students do not see in ``released``
+    (its release): one message per cell whose student lines are not all there, in order."""
+    if len(source.cells) != len(released.cells):
+        return [f"the source has {len(source.cells)} cells, the release {len(released.cells)}"]
+    problems = []
+    for index, (cell, out) in enumerate(zip(source.cells, released.cells)):
+        shown = iter(line.rstrip() for line in out.source.splitlines())
+        # each expected line must come after the previous one: a subsequence test
+        lost = [line for line in student_lines(cell) if not any(line == seen for seen in shown)]
+        if cell.cell_type != out.cell_type or lost:
+            problems.append(f"cell {index} ({cell.cell_type}): not in the release: {lost[:3] or 'its type'}")
+    return problems
+
+
+def unseen_questions(source):
+    """Answer cells graded by hand whose question students cannot see.
+
+    nbgrader replaces such a cell (a markdown solution cell) whole by "YOUR ANSWER HERE"
+    unless it has solution regions, so its question must stand either in the markdown cell
+    right before it or, as in sheet 4, outside the solution region of the cell itself."""
+    problems = []
+    for index, cell in enumerate(source.cells):
+        if cell.cell_type != "markdown" or not _nbgrader_flags(cell).get("solution"):
+            continue
+        name = _nbgrader_flags(cell).get("grade_id", index)
+        if _has_solution_region(cell):
+            if not student_lines(cell):
+                problems.append(f"{name}: nothing outside its solution region, so no question")
+            continue
+        before = source.cells[index - 1] if index else None
+        if before is None or before.cell_type != "markdown" or _nbgrader_flags(before).get("solution"):
+            problems.append(f"{name}: replaced whole in the release and not preceded by a question cell")
+    return problems
+
+
+@pytest.mark.parametrize("sheet", SHEETS)
+def test_release_shows_everything_but_solutions_and_hidden_tests(sheet):
+    source = nbformat.read(ROOT / "source" / sheet / f"{sheet}.ipynb", as_version=4)
+    released = nbformat.read(ROOT / "assignments" / sheet / f"{sheet}.ipynb", as_version=4)
+    problems = missing_from_release(source, released)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("sheet", SHEETS)
+def test_every_question_graded_by_hand_is_visible(sheet):
+    problems = unseen_questions(jupytext.read(ROOT / "source" / sheet / f"{sheet}.nb.py"))
+    assert not problems, "\n".join(problems)
+
+
+def _synthetic_source(answer_cells):
+    """A small nbgrader source notebook: a question, a code answer with a solution region,
+    a test with hidden tests, then ``answer_cells`` (markdown answers graded by hand)."""
+    def flags(**values):
+        base = {"grade": False, "locked": False, "schema_version": 3, "solution": False, "task": False}
+        return {"nbgrader": {**base, **values}}
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("## Exercise\n\nWrite `double(x)`."),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    # x is a number\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata=flags(solution=True, grade_id="double"),
+        ),
+        nbformat.v4.new_code_cell(
+            "assert double(1) == 2\n### BEGIN HIDDEN TESTS\nassert double(5) == 10\n### END HIDDEN TESTS",
+            metadata=flags(grade=True, locked=True, points=1, grade_id="test_double"),
+        ),
+    ]
+    for grade_id, text, question in answer_cells:
+        if question:
+            notebook.cells.append(nbformat.v4.new_markdown_cell(question))
+        notebook.cells.append(nbformat.v4.new_markdown_cell(text, metadata=flags(grade=True, solution=True, points=1, grade_id=grade_id)))
+    return notebook
+
+
+def _nbgrader_release(source):
+    """The release of ``source`` by nbgrader's own preprocessors, in process."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions
+
+    released = copy.deepcopy(source)
+    for preprocessor in (ClearSolutions(), ClearHiddenTests(), ClearMarkScheme()):
+        released, _ = preprocessor.preprocess(released, {})
+    return released
+
+
+def test_the_release_checks_fail_on_a_lost_line_and_a_hidden_question():
+    good = _synthetic_source([
+        ("why", "Because the reference says so.", "**(b)** Why? Answer in the next cell."),
+        ("how", "**(c)** How?\n\n### BEGIN SOLUTION\nLike this.\n### END SOLUTION", None),
+    ])
+    released = _nbgrader_release(good)
+    assert missing_from_release(good, released) == [] and unseen_questions(good) == []
+    assert "return 2 * x" not in released.cells[1].source and "double(5)" not in released.cells[2].source
+
+    # a line students should see is lost on the way (here: the comment of the stub)
+    damaged = copy.deepcopy(released)
+    damaged.cells[1].source = damaged.cells[1].source.replace("    # x is a number\n", "")
+    assert missing_from_release(good, damaged) == ["cell 1 (code): not in the release: ['    # x is a number']"]
+    # a line of the question that the release does not show at all
+    damaged = copy.deepcopy(released)
+    damaged.cells[0].source = "## Exercise"
+    assert missing_from_release(good, damaged) == ["cell 0 (markdown): not in the release: ['Write `double(x)`.']"]
+    # lines out of order count as lost
+    damaged = copy.deepcopy(released)
+    damaged.cells[0].source = "Write `double(x)`.\n## Exercise"
+    assert missing_from_release(good, damaged) != []
+
+    # the question asked inside an answer cell that nbgrader replaces whole
+    hidden = _synthetic_source([("why", "**(d)** Why?\n\nBecause the reference says so.", None)])
+    assert unseen_questions(hidden) == ["why: replaced whole in the release and not preceded by a question cell"]
+    assert "Why?" not in _nbgrader_release(hidden).cells[-1].source
+    only_solution = _synthetic_source([("how", "### BEGIN SOLUTION\nLike this.\n### END SOLUTION", None)])
+    assert unseen_questions(only_solution) == ["how: nothing outside its solution region, so no question"]
 
 
 @pytest.fixture(scope="module")
