@@ -207,7 +207,8 @@ def _synthetic_source(answer_cells):
         base = {"grade": False, "locked": False, "schema_version": 3, "solution": False, "task": False}
         return {"nbgrader": {**base, **values}}
 
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    kernel = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": kernel})
     notebook.cells = [
         nbformat.v4.new_markdown_cell("## Exercise\n\nWrite `double(x)`."),
         nbformat.v4.new_code_cell(
@@ -222,7 +223,8 @@ def _synthetic_source(answer_cells):
     for grade_id, text, question in answer_cells:
         if question:
             notebook.cells.append(nbformat.v4.new_markdown_cell(question))
-        notebook.cells.append(nbformat.v4.new_markdown_cell(text, metadata=flags(grade=True, solution=True, points=1, grade_id=grade_id)))
+        answer_flags = flags(grade=True, solution=True, points=1, grade_id=grade_id)
+        notebook.cells.append(nbformat.v4.new_markdown_cell(text, metadata=answer_flags))
     return notebook
 
 

@@ -205,7 +205,8 @@ def propagate_layer(layer: Dense, inputs, relevance, rule) -> sympy.ImmutableMat
     result = [sympy.Integer(0)] * n
     for k in range(m):
         contributions = [inputs[j] * weight[k, j] for j in range(n)]
-        denominator = _number(rule.stabilize(sum(contributions, sympy.Integer(0)) + bias[k]), f"a denominator of {rule!r}")
+        denominator = rule.stabilize(sum(contributions, sympy.Integer(0)) + bias[k])
+        denominator = _number(denominator, f"a denominator of {rule!r}")
         if _is_exactly_zero(denominator) or _is_exactly_zero(relevance[k]):
             continue
         for j in range(n):
