@@ -2,6 +2,7 @@
 of the boundary, and the messages a student reads (that every check accepts the
 reference and rejects each mutant is tests/test_mutants.py's job)."""
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from autograder.sheets.sheet4_influence import challenges as drawn
 from autograder.sheets.sheet4_influence import mutants
 from autograder.sheets.sheet4_influence import probes
 from autograder.sheets.sheet4_influence import reference as ref
+from utils.attribution import batches
 
 SHEET = "sheet4_influence"
 TESTS = list(mutants.CORRECT)
@@ -162,3 +164,14 @@ def test_a_network_called_without_a_batch_axis_says_what_it_expects():
     message = local.judge(SHEET, "test_neuron_saliency",
                           {"neuron_saliency": lambda h, x, channel: torch.autograd.grad(h(x)[channel].sum(), x)[0]})
     assert "expects a batch of shape (B, " in message
+
+
+def test_the_notebooks_own_solutions_pass():
+    """The answer cells of the source notebook (written differently from the reference)."""
+    source = (Path(__file__).resolve().parent.parent / "source" / SHEET / f"{SHEET}.nb.py").read_text()
+    cells = dict(re.findall(r'# %% nbgrader=\{"grade": false, "grade_id": "(\w+)"[^\n]*\n(.*?)(?=\n# %%)', source, re.S))
+    namespace = {"torch": torch, "batches": batches}
+    for test in TESTS:
+        name = test[len("test_"):]
+        exec(compile(cells[name], f"<answer cell {name}>", "exec"), namespace)
+        assert local.judge(SHEET, test, {name: namespace[name]}) is None, test

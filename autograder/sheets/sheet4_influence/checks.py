@@ -29,9 +29,18 @@ def _shape(shape) -> str:
     return str(tuple(int(n) for n in shape))
 
 
-def _unchanged(arrays: list, originals: list, function: str, argument: str) -> None:
+def _per_case(answer, name: str, count: int, what: str) -> list:
+    """The answer's list of arrays ``name``, one per case (shapes are checked by the caller,
+    whose message names the case)."""
+    arrays = answer.arrays_of(name, what=what)
+    if len(arrays) != count:
+        raise GradingError(f"{what}: expected {count} results, one per call, got {len(arrays)}")
+    return arrays
+
+
+def _unchanged(answer, name: str, originals: list, function: str, argument: str) -> None:
     """Fail when an argument differs, after the call, from what was passed in."""
-    for after, original in zip(arrays, originals):
+    for after, original in zip(_per_case(answer, name, len(originals), f"{argument} after the call"), originals):
         if after.shape != original.shape or not np.array_equal(after, original):
             raise GradingError(
                 f"{function} changed its argument {argument} in place (the caller's tensor differs after the "
@@ -71,15 +80,13 @@ def test_straight_line_path(challenge, answer) -> None:
     xs = [challenge[f"c{i}_x"] for i in cases]
     baselines = [challenge[f"c{i}_baseline"] for i in cases]
     expected = [ref.path_points(xs[i], baselines[i], int(challenge[f"c{i}_steps"])) for i in cases]
-    what = "straight_line_path(x, baseline, steps)"
-    points = answer.arrays_of("points", shapes=[e.shape for e in expected], what=what)
+    points = _per_case(answer, "points", len(cases), "straight_line_path(x, baseline, steps)")
     for i in cases:
         steps = int(challenge[f"c{i}_steps"])
         assert_close(points[i], expected[i], rtol=1e-6, atol=1e-7,
                      name=f"straight_line_path(x, baseline, {steps}) for x of shape {_shape(xs[i].shape)}")
-    _unchanged(answer.arrays_of("x_after", what="x after the call"), xs, "straight_line_path", "x")
-    _unchanged(answer.arrays_of("baseline_after", what="baseline after the call"), baselines,
-               "straight_line_path", "baseline")
+    _unchanged(answer, "x_after", xs, "straight_line_path", "x")
+    _unchanged(answer, "baseline_after", baselines, "straight_line_path", "baseline")
 
 
 def test_integrated_gradients(challenge, answer) -> None:
@@ -88,7 +95,8 @@ def test_integrated_gradients(challenge, answer) -> None:
     cases = _cases(challenge, "steps")
     xs = [challenge[f"c{i}_x"] for i in cases]
     baselines = [challenge[f"c{i}_baseline"] for i in cases]
-    attributions = answer.arrays_of("attributions", shapes=[x.shape for x in xs], what="integrated_gradients(F, x, ...)")
+    attributions = _per_case(answer, "attributions", len(cases),
+                             "integrated_gradients(F, x, baseline, steps, batch_size)")
     for i in cases:
         net = ref.TwoLayerNet.from_challenge(challenge, f"c{i}_net")
         steps, batch_size = int(challenge[f"c{i}_steps"]), _batch_size(challenge[f"c{i}_batch_size"])
@@ -98,9 +106,8 @@ def test_integrated_gradients(challenge, answer) -> None:
                           f"{_shape(xs[i].shape)}")
     _batches_respected(answer.array("largest_batch", shape=(len(cases),), what="the batches F was called on"),
                        challenge, "integrated_gradients", "F")
-    _unchanged(answer.arrays_of("x_after", what="x after the call"), xs, "integrated_gradients", "x")
-    _unchanged(answer.arrays_of("baseline_after", what="baseline after the call"), baselines,
-               "integrated_gradients", "baseline")
+    _unchanged(answer, "x_after", xs, "integrated_gradients", "x")
+    _unchanged(answer, "baseline_after", baselines, "integrated_gradients", "baseline")
 
 
 def _qoi_text(weights: np.ndarray) -> str:
@@ -118,7 +125,7 @@ def test_influence(challenge, answer) -> None:
     cases = _cases(challenge, "X")
     samples = [challenge[f"c{i}_X"] for i in cases]
     hs = [ref.TwoLayerNet.from_challenge(challenge, f"c{i}_h") for i in cases]
-    chis = answer.arrays_of("influence", shapes=[h.out_shape for h in hs], what="influence(h, g, X, qoi)")
+    chis = _per_case(answer, "influence", len(cases), "influence(h, g, X, qoi, batch_size)")
     for i in cases:
         g = ref.TwoLayerNet.from_challenge(challenge, f"c{i}_g")
         weights = challenge[f"c{i}_weights"]
@@ -128,7 +135,7 @@ def test_influence(challenge, answer) -> None:
                           f"batch_size={_batch_size(challenge[f'c{i}_batch_size'])}")
     _batches_respected(answer.array("largest_batch", shape=(len(cases),), what="the batches h and g were called on"),
                        challenge, "influence", "h or g")
-    _unchanged(answer.arrays_of("X_after", what="X after the call"), samples, "influence", "X")
+    _unchanged(answer, "X_after", samples, "influence", "X")
 
 
 def test_top_neurons(challenge, answer) -> None:
@@ -143,21 +150,21 @@ def test_top_neurons(challenge, answer) -> None:
         if got != expected:
             raise GradingError(f"{what} returned {got}, expected the {k} channels with the largest maximum over "
                                "the positions, most influential first")
-    _unchanged(answer.arrays_of("chi_after", what="chi after the call"), maps, "top_neurons", "chi")
+    _unchanged(answer, "chi_after", maps, "top_neurons", "chi")
 
 
 def test_neuron_saliency(challenge, answer) -> None:
     """Gradient of a channel's summed activation, against the exact Jacobian."""
     cases = _cases(challenge, "channel")
     xs = [challenge[f"c{i}_x"] for i in cases]
-    saliency = answer.arrays_of("saliency", shapes=[x.shape for x in xs], what="neuron_saliency(h, x, channel)")
+    saliency = _per_case(answer, "saliency", len(cases), "neuron_saliency(h, x, channel)")
     for i in cases:
         h = ref.TwoLayerNet.from_challenge(challenge, f"c{i}_h")
         channel = int(challenge[f"c{i}_channel"])
         expected = ref.neuron_saliency_of_net(h, xs[i], channel)
         assert_close(saliency[i], expected, rtol=1e-5, atol=1e-7 * np.abs(expected).max(),
                      name=f"neuron_saliency for channel {channel} of a slice of shape {_shape(h.out_shape)}")
-    _unchanged(answer.arrays_of("x_after", what="x after the call"), xs, "neuron_saliency", "x")
+    _unchanged(answer, "x_after", xs, "neuron_saliency", "x")
 
 
 def test_masked_output(challenge, answer) -> None:
@@ -165,14 +172,13 @@ def test_masked_output(challenge, answer) -> None:
     cases = _cases(challenge, "Z")
     slices = [challenge[f"c{i}_Z"] for i in cases]
     nets = [ref.TwoLayerNet.from_challenge(challenge, f"c{i}_g") for i in cases]
-    outputs = answer.arrays_of("outputs", shapes=[(len(Z),) + g.out_shape for Z, g in zip(slices, nets)],
-                               what="masked_output(g, Z, channels)")
+    outputs = _per_case(answer, "outputs", len(cases), "masked_output(g, Z, channels)")
     for i in cases:
         channels = [int(j) for j in challenge[f"c{i}_channels"]]
         expected = ref.masked_output_of_net(nets[i], slices[i], channels)
         assert_close(outputs[i], expected, rtol=1e-6, atol=1e-8,
                      name=f"masked_output keeping channels {channels} of a slice of shape {_shape(slices[i].shape[1:])}")
-    _unchanged(answer.arrays_of("Z_after", what="Z after the call"), slices, "masked_output", "Z")
+    _unchanged(answer, "Z_after", slices, "masked_output", "Z")
     for i in cases:
         channels = [int(j) for j in challenge[f"c{i}_channels"]]
         if _indices(answer, f"channels_after_{i}", len(channels), "channels after the call") != channels:
