@@ -90,6 +90,35 @@ def grade_cells(notebook_path: Path) -> list:
     return cells
 
 
+def nbgrader_schema_version() -> str:
+    """The head revision of nbgrader's gradebook schema (what ``alembic heads`` prints for it)."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def create_nbgrader_schema(engine) -> None:
+    """Create nbgrader's tables, stamped with their schema version, in an empty database.
+
+    nbgrader's Gradebook does the same on first use, but finds the version by running the
+    ``alembic`` command in a subprocess (seconds); this reads it in-process.  A database that
+    already holds tables is left as it is."""
+    from nbgrader.api import Base
+    from sqlalchemy import inspect, text
+
+    if inspect(engine).get_table_names():
+        return
+    with engine.begin() as connection:
+        Base.metadata.create_all(bind=connection)
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:version)"),
+                           {"version": nbgrader_schema_version()})
+
+
 def _tables():
     from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
@@ -165,7 +194,7 @@ class CourseRecords:
         with self._exclusive("setup"):
             from nbgrader.api import Gradebook
 
-            # nbgrader's tables first: nbgrader stamps its schema version only into an empty database.
+            create_nbgrader_schema(self.engine)
             self.gradebook = Gradebook(self.url, course_id=course_id)
             METADATA.create_all(self.engine)
         self.write_config()
