@@ -6,10 +6,13 @@ the gradebook) lives in the git-ignored folder grading/.
 """
 import os
 
+from autograder.course import CODE_STUB, COURSE_ID, Limits, TEXT_STUB
+from autograder.nbgrader_plugins import RefusePlainAutograde
+
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-c.CourseDirectory.course_id = "explaining-nn"
+c.CourseDirectory.course_id = COURSE_ID
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.solution_directory = "solutions"
@@ -20,10 +23,14 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 # *.nb.py are the jupytext sources the notebooks are generated from: they hold solutions.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.nb.py"]
 
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-c.ExecutePreprocessor.timeout = 300
-c.Execute.timeout = 300
+c.ClearSolutions.code_stub = {"python": CODE_STUB}
+c.ClearSolutions.text_stub = TEXT_STUB
+c.ExecutePreprocessor.timeout = Limits.cell_timeout
+c.Execute.timeout = Limits.cell_timeout
+
+# Grades come from `python -m autograder grade` (sandboxed kernel, separate checker):
+# plain `nbgrader autograde` stops at its first step with a message saying so.
+c.Autograde.sanitize_preprocessors = [RefusePlainAutograde]
 
 # Reference solutions are committed without outputs: running them is the nbval test's
 # job, and outputs (timings, progress bars) would make the generated files drift.

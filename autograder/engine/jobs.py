@@ -48,6 +48,7 @@ class Job:
     source_dir: str = ""  # the sheets' source folder (the worker reads the sheet's source notebook)
     sheets_dir: str = ""  # the instructor folders of the sheets ("" = autograder/sheets)
     notes: tuple = ()  # what the coordinator noticed on intake (a renamed notebook, ...)
+    isolation: bool = True  # False only when the instructor asked for --no-isolation
 
     @property
     def key(self) -> tuple:

@@ -102,7 +102,10 @@ def _grade(job: Job, result: JobResult):
     result.seconds["prepare"] = round(time.monotonic() - clock, 2)
 
     isolation = sandbox.isolation()
-    isolated = isolation.available and not os.environ.get("AUTOGRADER_NO_ISOLATION")
+    if job.isolation and not isolation.available:
+        result.detail = f"this worker cannot sandbox the notebook ({isolation.summary}); nothing was run"
+        return
+    isolated = job.isolation
     uid = _kernel_uid() if isolated else None
     base = Path(tempfile.mkdtemp(prefix="autograder-job-"))
     try:
