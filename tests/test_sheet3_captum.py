@@ -9,7 +9,7 @@ import torchvision
 from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, Saliency
 
 from autograder.sheets.sheet3_vgg import reference as ref
-from autograder.hidden import relative_error
+from autograder.checking import relative_error
 from utils import vgg
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")]

@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from autograder.sheets.sheet3_vgg import reference as ref
-from autograder.hidden import relative_error
+from autograder.checking import relative_error
 from utils import vgg
 
 pytestmark = pytest.mark.slow
