@@ -3,7 +3,7 @@
 1. release every sheet from source/ (assignments/, solutions/, the student bundle);
 2. write three sample submissions per sheet: the reference solution, the blank
    release and a partly wrong one (see :mod:`autograder.submissions`);
-3. grade them with ``python -m autograder grade`` (sandboxed nbgrader autograde);
+3. grade them with ``python -m autograder grade`` (sandboxed kernel, separate checker);
 4. print the student × sheet score table; ``demo/results/`` holds ``grades.csv``,
    ``cells.csv`` and the feedback HTML.
 """
@@ -44,7 +44,7 @@ def score_table(results: Path) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in table]
     notes = [f"  {student}/{sheet}: {row['status']}" for (student, sheet), row in sorted(grades.items())
-             if row["status"] != "ok"]
+             if row["status"] != "graded"]
     if notes:
         lines += ["", "status of the submissions that did not run cleanly:", *notes]
     return "\n".join(lines)
@@ -57,7 +57,8 @@ def main(argv):
         for kind in submissions.KINDS:
             submissions.write(kind, sheet, submitted)
     results = DEMO / "results"
-    command = [sys.executable, "-m", "autograder", "grade", str(submitted), "--jobs", "2", "--out", str(results)]
+    command = [sys.executable, "-m", "autograder", "grade", str(submitted), "--jobs", "2", "--out", str(results),
+               "--regrade"]
     subprocess.run(command, check=True)
     print()
     print(score_table(results))

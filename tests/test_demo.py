@@ -13,7 +13,7 @@ def _write(path, header, rows):
 
 def test_score_table_sums_autograded_points_and_counts_manual_ones(tmp_path):
     _write(tmp_path / "grades.csv", ["student", "sheet", "score", "max_score", "status"],
-           [["ann", "sheet1_analytic", "3", "9", "ok"], ["bob", "sheet1_analytic", "0", "9", "timeout in test_b"]])
+           [["ann", "sheet1_analytic", "3", "9", "graded"], ["bob", "sheet1_analytic", "0", "9", "timeout in test_b"]])
     _write(tmp_path / "cells.csv", ["student", "sheet", "grade_id", "kind", "score", "max_score", "status"],
            [["ann", "sheet1_analytic", "test_a", "auto", "2", "2", "passed"],
             ["ann", "sheet1_analytic", "test_b", "auto", "1", "3", "partial"],
