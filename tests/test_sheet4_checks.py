@@ -35,7 +35,8 @@ def _nets(challenge):
     return prefixes
 
 
-@pytest.mark.parametrize("test", ["test_integrated_gradients", "test_influence", "test_neuron_saliency", "test_masked_output"])
+@pytest.mark.parametrize("test", ["test_integrated_gradients", "test_influence", "test_neuron_saliency",
+                                  "test_masked_output"])
 def test_probe_networks_compute_what_the_checks_assume(test):
     """The probe builds each network in torch, the check in NumPy: same outputs, and the
     NumPy Jacobian equals torch's autograd through the probe's network."""
@@ -92,7 +93,8 @@ def test_challenges_leave_no_accidental_right_answers(student):
                        ("test_influence", lambda c, i: len(c[f"c{i}_X"]))):
         challenge = _challenge(test, student)
         cases = range(sum(name.endswith("_batch_size") for name in challenge))
-        batched = [(size(challenge, i), int(challenge[f"c{i}_batch_size"])) for i in cases if challenge[f"c{i}_batch_size"]]
+        batched = [(size(challenge, i), int(challenge[f"c{i}_batch_size"]))
+                   for i in cases if challenge[f"c{i}_batch_size"]]
         assert batched and all(n % b and n > 2 * b for n, b in batched)
     challenge = _challenge("test_top_neurons", student)
     for i in range(3):
@@ -110,7 +112,8 @@ def test_challenges_leave_no_accidental_right_answers(student):
 
 def test_probes_import_nothing_but_the_kernel_side_libraries():
     tree = ast.parse(Path(probes.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {alias.name.split(".")[0]
+                for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"re", "numpy", "torch", "utils"}
 
@@ -129,9 +132,10 @@ def test_unfinished_or_crashing_answers_get_a_message_not_a_crash():
         (name,) = objects
         assert "not implemented" in local.judge(SHEET, test, {name: unfinished})
     assert "raised ZeroDivisionError" in local.judge(SHEET, "test_influence", {"influence": lambda *a, **k: 1 / 0})
-    assert "should have shape" in local.judge(SHEET, "test_integrated_gradients",
-                                              {"integrated_gradients": lambda F, x, b, steps=50, batch_size=None: x[None]})
-    assert "should hold 3 channel indices" in local.judge(SHEET, "test_top_neurons", {"top_neurons": lambda chi, k: [0]})
+    batched_x = {"integrated_gradients": lambda F, x, b, steps=50, batch_size=None: x[None]}
+    assert "should have shape" in local.judge(SHEET, "test_integrated_gradients", batched_x)
+    one_index = {"top_neurons": lambda chi, k: [0]}
+    assert "should hold 3 channel indices" in local.judge(SHEET, "test_top_neurons", one_index)
     assert "integer channel indices" in local.judge(SHEET, "test_top_neurons",
                                                     {"top_neurons": lambda chi, k: ref.top_neurons(chi, k) + 0.5})
     assert "a value of type dict" in local.judge(SHEET, "test_masked_output", {"masked_output": lambda g, Z, c: {}})
@@ -169,7 +173,8 @@ def test_a_network_called_without_a_batch_axis_says_what_it_expects():
 def test_the_notebooks_own_solutions_pass():
     """The answer cells of the source notebook (written differently from the reference)."""
     source = (Path(__file__).resolve().parent.parent / "source" / SHEET / f"{SHEET}.nb.py").read_text()
-    cells = dict(re.findall(r'# %% nbgrader=\{"grade": false, "grade_id": "(\w+)"[^\n]*\n(.*?)(?=\n# %%)', source, re.S))
+    answer_cell = r'# %% nbgrader=\{"grade": false, "grade_id": "(\w+)"[^\n]*\n(.*?)(?=\n# %%)'
+    cells = dict(re.findall(answer_cell, source, re.S))
     namespace = {"torch": torch, "batches": batches}
     for test in TESTS:
         name = test[len("test_"):]

@@ -177,7 +177,8 @@ def test_masked_output(challenge, answer) -> None:
         channels = [int(j) for j in challenge[f"c{i}_channels"]]
         expected = ref.masked_output_of_net(nets[i], slices[i], channels)
         assert_close(outputs[i], expected, rtol=1e-6, atol=1e-8,
-                     name=f"masked_output keeping channels {channels} of a slice of shape {_shape(slices[i].shape[1:])}")
+                     name=f"masked_output keeping channels {channels} of a slice of shape "
+                          f"{_shape(slices[i].shape[1:])}")
     _unchanged(answer, "Z_after", slices, "masked_output", "Z")
     for i in cases:
         channels = [int(j) for j in challenge[f"c{i}_channels"]]

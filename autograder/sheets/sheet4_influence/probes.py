@@ -90,9 +90,9 @@ def test_integrated_gradients(challenge, integrated_gradients):
     for i in _cases(challenge):
         net = _TwoLayerNet(challenge, f"c{i}_net")
         x, baseline = _tensor(challenge[f"c{i}_x"]), _tensor(challenge[f"c{i}_baseline"])
-        results.append(call(integrated_gradients, "integrated_gradients", _WeightedScore(net, challenge[f"c{i}_weights"]),
-                            x, baseline, steps=int(challenge[f"c{i}_steps"]),
-                            batch_size=_batch_size(challenge[f"c{i}_batch_size"])))
+        F = _WeightedScore(net, challenge[f"c{i}_weights"])
+        results.append(call(integrated_gradients, "integrated_gradients", F, x, baseline,
+                            steps=int(challenge[f"c{i}_steps"]), batch_size=_batch_size(challenge[f"c{i}_batch_size"])))
         xs.append(x)
         baselines.append(baseline)
         largest.append(net.largest_batch)
