@@ -298,10 +298,9 @@ def _auto_points(cells, student, sheet):
 @pytest.mark.parametrize("sheet", SHEETS)
 def test_reference_full_marks_blank_zero_partly_wrong_between(graded, sheet):
     grades, cells = graded
-    assert grades[("reference", sheet)]["status"] == "ok", grades[("reference", sheet)]
-    for student in ("blank", "partly_wrong"):
-        # graded normally; the status lists the cells that raised
-        assert grades[(student, sheet)]["status"].startswith("ok"), grades[(student, sheet)]
+    for student in ("reference", "blank", "partly_wrong"):
+        # every notebook ran; what it earned is the checker's verdict, cell by cell
+        assert grades[(student, sheet)]["status"].startswith("graded"), grades[(student, sheet)]
     reference, maximum = _auto_points(cells, "reference", sheet)
     assert maximum > 0 and reference == maximum
     assert _auto_points(cells, "blank", sheet)[0] == 0
