@@ -30,6 +30,9 @@ otherwise; fixed seed):
 * a single nonzero point rejects the answer (a near miss costs one evaluation), and
   the answer is accepted only when the difference is exactly 0 at every point.
 
+A symbol that appears in an exponent (``a1**gamma``) gets small values instead (p < 2⁶,
+q < 2⁴), since a 20-bit value there would raise numbers to the millionth power.
+
 For a difference that is a rational function of the symbols (all vector answers, and
 every answer once logs are split), a nonzero difference whose numerator has total
 degree D vanishes at one such point with probability at most D/82025 (Schwartz–Zippel:
@@ -66,6 +69,7 @@ POINTS = 6
 ATTEMPTS = 8 * POINTS
 """Points tried at most (points where an expression is undefined are skipped)."""
 NUMERATOR_BITS, DENOMINATOR_BITS = 20, 8
+SMALL_NUMERATOR_BITS, SMALL_DENOMINATOR_BITS = 6, 4
 NONZERO_DIGITS, NONZERO_THRESHOLD = 60, 1e-40
 
 MAX_NODES = 20_000
@@ -299,14 +303,14 @@ def _read(tree, symbols: Mapping, name: str):
 def _degree(expression) -> int:
     """A bound on how many times the largest value of a symbol gets multiplied by itself
     when the expression is evaluated at a point (products add, powers multiply; a power
-    with symbols in its exponent counts 2¹⁶ per symbol)."""
+    with symbols in its exponent counts 2⁶ per symbol: such symbols get small values)."""
     if not expression.args:
         return 1
     if type(expression) is sympy.Pow:
         base, exponent = expression.args
         if exponent.is_Rational:
             return abs(exponent.p) * _degree(base)
-        return _degree(base) * 2 ** (NUMERATOR_BITS * len(exponent.free_symbols)) * _degree(exponent)
+        return _degree(base) * 2 ** (SMALL_NUMERATOR_BITS * len(exponent.free_symbols)) * _degree(exponent)
     if type(expression) is sympy.Mul:
         return sum(_degree(argument) for argument in expression.args)
     return max(_degree(argument) for argument in expression.args)
@@ -359,11 +363,14 @@ def _primes(bits: int) -> np.ndarray:
     return _PRIMES[bits]
 
 
-def _random_value(symbol: sympy.Symbol, generator: np.random.Generator):
+def _random_value(symbol: sympy.Symbol, generator: np.random.Generator, small: bool = False):
     """A random rational p/q (a prime p for an integer symbol) that respects the
     symbol's assumptions; p and q are primes, so that sympy reduces the powers and roots
-    of these values at once (a root of a number with a square factor can take it seconds)."""
-    numerators, denominators = _primes(NUMERATOR_BITS), _primes(DENOMINATOR_BITS)
+    of these values at once (a root of a number with a square factor can take it seconds).
+    A ``small`` value (p < 2⁶, q < 2⁴) is for a symbol in an exponent, where a 20-bit
+    value would raise numbers to the millionth power."""
+    bits = (SMALL_NUMERATOR_BITS, SMALL_DENOMINATOR_BITS) if small else (NUMERATOR_BITS, DENOMINATOR_BITS)
+    numerators, denominators = _primes(bits[0]), _primes(bits[1])
     numerator = int(numerators[int(generator.integers(len(numerators)))])
     if symbol.is_integer:
         value = sympy.Integer(numerator)
@@ -463,10 +470,11 @@ def _decide(differences: list, seed: int):
     if all(difference == 0 for difference in differences):
         return "equal", None, None
     free = sorted(set().union(*(d.free_symbols for d in differences)), key=lambda s: s.name)
+    in_exponents = set().union(*(power.exp.free_symbols for d in differences for power in d.atoms(sympy.Pow)))
     generator = np.random.default_rng(seed)
     decided, undecided = 0, 0
     for _ in range(ATTEMPTS):
-        point = {symbol: _random_value(symbol, generator) for symbol in free}
+        point = {symbol: _random_value(symbol, generator, symbol in in_exponents) for symbol in free}
         verdicts, memo = [], {}
         for difference in differences:
             try:
