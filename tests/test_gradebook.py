@@ -224,6 +224,7 @@ def test_a_failed_job_is_graded_again_by_the_next_run(tmp_path, source_root):
     assert read_csv(out / "grades.csv")[0]["score"] == "3"
 
 
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's autoflush notes, from two threads
 def test_two_coordinators_racing_on_postgresql_never_both_write_a_job(tmp_path, source_root, postgres_url):
     out = tmp_path / "out"  # one output folder shared by both, as on a network file system
     students = {f"s{index:02d}": {"test_double"} if index % 2 else {"test_triple"} for index in range(16)}

@@ -118,8 +118,11 @@ def run(jobs: Iterable[Job], *, run_job=DEFAULT_RUN_JOB, cluster: str | None = N
         else:
             # memory_limit=0: each job's sandbox bounds its own memory; the worker process
             # holds one job at a time, and a nanny limit would kill it for its kernel's use.
+            # No dashboard; the scheduler's small HTTP server (health checks) on any free port
+            # of the loopback, rather than on 8787, which another program may hold.
             local = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                 dashboard_address=None, host="127.0.0.1", memory_limit=0)
+                                 dashboard_address=None, host="127.0.0.1", memory_limit=0,
+                                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(local)
     try:
         _run(client, iter(jobs), function, on_result, progress, total, summary, allowed_failures)

@@ -46,7 +46,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.course import COURSE_ID, ROOT
+from autograder.course import CODE_STUB, COURSE_ID, ROOT, TEXT_STUB
 from autograder.engine.jobs import CellStatus, JobResult, Status
 
 # jsonschema (imported by nbgrader through nbformat) loads rfc3987_syntax when it is
@@ -117,6 +117,40 @@ def create_nbgrader_schema(engine) -> None:
         connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:version)"),
                            {"version": nbgrader_schema_version()})
+
+
+def generate_assignment(course: Path, sheet: str, url: str, course_id: str = COURSE_ID) -> None:
+    """nbgrader's generate_assignment with create_assignment, in this process: puts the
+    sheet of ``course/source/`` into the gradebook at ``url`` (and its student version into
+    ``course/release/``).  Raises RuntimeError with nbgrader's log when it fails."""
+    import io
+    import logging
+
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.course_id = course_id
+    config.CourseDirectory.db_url = url
+    config.CourseDirectory.ignore = CONFIG_IGNORE
+    config.CourseDirectory.assignment_id = sheet
+    config.ClearSolutions.code_stub = {"python": CODE_STUB}
+    config.ClearSolutions.text_stub = TEXT_STUB
+    converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+    converter.force = True
+    converter.create_assignment = True
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    converter.log.addHandler(handler)
+    try:
+        converter.start()
+    except (Exception, SystemExit) as error:  # nbgrader ends some failures with sys.exit
+        raise RuntimeError(f"nbgrader generate_assignment failed for {sheet}: {type(error).__name__}: {error}\n"
+                           f"{stream.getvalue()[-3000:]}") from error
+    finally:
+        converter.log.removeHandler(handler)
 
 
 def _tables():
@@ -301,8 +335,6 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
         """Put each sheet's assignment into the gradebook (nbgrader's generate_assignment
         with create_assignment, from the source notebook) and its source folder into
         OUT/source/; returns sheet -> [GradeCell]."""
-        from autograder import sandbox
-
         for sheet in sheets:
             source = self.source_root / _safe_name(sheet)
             if not (source / f"{sheet}.ipynb").is_file():
@@ -313,12 +345,7 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
                 # private one, since the graded course folder does not need it.
                 course = Path(work)
                 shutil.copytree(source, course / "source" / sheet, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
-                config = sandbox.nbgrader_config(str(course), sheet)
-                config.CourseDirectory.db_url = self.url
-                config.CourseDirectory.course_id = self.course_id
-                ok, log = sandbox.run_converter("generate", config)
-                if not ok:
-                    raise RuntimeError(f"nbgrader generate_assignment failed for {sheet}:\n{log[-3000:]}")
+                generate_assignment(course, sheet, self.url, self.course_id)
                 self._replace_folder(course / "source" / sheet, target)
             self.sheets[sheet] = grade_cells(target / f"{sheet}.ipynb")
         self.gradebook.db.expire_all()  # the assignments were written through another connection
