@@ -11,14 +11,104 @@ from autograder.sheets.sheet3_vgg import reference as ref
 from utils import cifar10, vgg
 
 
-def test_imagenet_weights_missing_is_a_clear_catchable_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch cache; nothing is downloaded
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """An empty torch cache on a machine that is not online: nothing can be downloaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("COURSE_FAST_MODE", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv(vgg.NO_DOWNLOAD_VARIABLE, raising=False)
+    monkeypatch.setattr(vgg, "online", lambda *args, **kwargs: False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the test tried to download")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def random_vgg16_state():
+    """Parameters of VGG-16 with random weights (and zero biases), in place of ImageNet's."""
+    torch.manual_seed(0)
+    return __import__("torchvision").models.vgg16(weights=None).state_dict()
+
+
+def test_imagenet_weights_missing_is_a_clear_catchable_error(offline):
     with pytest.raises(vgg.WeightsUnavailable, match="download=True"):
         vgg.load_vgg("imagenet")
     loaded = vgg.load_vgg("auto")
     model, description = loaded
     assert loaded.kind == "cifar" and "CIFAR-10" in description and model is loaded.model
     assert not model.training
+
+
+def test_auto_downloads_only_when_online_and_allowed(offline, monkeypatch):
+    asked = []
+
+    def state_dict(download, progress):
+        asked.append(download)
+        raise vgg.WeightsUnavailable("no weights in this test")
+
+    monkeypatch.setattr(vgg, "_imagenet_state_dict", state_dict)
+    assert vgg.load_vgg("auto").kind == "cifar" and asked.pop() is False  # offline
+    monkeypatch.setattr(vgg, "online", lambda *args, **kwargs: True)
+    assert vgg.load_vgg("auto").kind == "cifar" and asked.pop() is True  # online: it tries
+    monkeypatch.setenv(vgg.NO_DOWNLOAD_VARIABLE, "1")
+    assert vgg.load_vgg("auto").kind == "cifar" and asked.pop() is False
+    monkeypatch.delenv(vgg.NO_DOWNLOAD_VARIABLE)
+    monkeypatch.setenv("COURSE_FAST_MODE", "1")  # grading never downloads
+    assert vgg.load_vgg("auto").kind == "cifar" and asked.pop() is False
+    assert vgg.load_vgg("auto", download=True).kind == "cifar" and asked.pop() is True
+
+
+def test_download_goes_through_torch_hub_with_a_progress_bar(offline, monkeypatch, random_vgg16_state):
+    calls = []
+
+    def fetch(url, **options):
+        calls.append((url, options))
+        return random_vgg16_state
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fetch)
+    loaded = vgg.load_vgg("auto", download=True)
+    (url, options), = calls
+    assert url == vgg.IMAGENET_WEIGHTS.url and options["progress"] is True and options["check_hash"] is True
+    assert loaded.kind == "imagenet" and "downloaded" in loaded.description
+    assert torch.equal(loaded.model.features[0].weight, random_vgg16_state["features.0.weight"])
+
+
+def test_cached_weights_are_used_without_asking_the_network(offline, random_vgg16_state):
+    cached = vgg.imagenet_weights_file()
+    assert str(cached).startswith(str(offline))
+    cached.parent.mkdir(parents=True)
+    torch.save(random_vgg16_state, cached)
+    loaded = vgg.load_vgg("auto")
+    assert loaded.kind == "imagenet" and "torch cache" in loaded.description
+    assert loaded.classes[vgg.MILITARY_UNIFORM] == "military uniform" and loaded.classes[vgg.CASTLE] == "castle"
+    assert torch.equal(loaded.model.classifier[0].weight, random_vgg16_state["classifier.0.weight"])
+
+
+@pytest.mark.slow
+def test_imagenet_path_explains_the_sample_photo(offline, monkeypatch, random_vgg16_state):
+    """Sheet 3's ImageNet path on random VGG-16 weights: the sample photo as input, LRP of
+    class 652 against the explicit layer-by-layer rules, conservation (zero biases)."""
+    monkeypatch.setattr(vgg, "_imagenet_state_dict", lambda download, progress: (random_vgg16_state, "download"))
+    loaded = vgg.load_vgg("auto")
+    assert loaded.kind == "imagenet"
+    photo = vgg.sample_photo()
+    assert photo.name == "grace_hopper.jpg" and photo.is_file()
+    X = vgg.imagenet_image(photo)
+    assert X.shape == (1, 3, 224, 224)
+    pixels = loaded.normalisation.to_pixels(X)
+    assert 0.2 < float(pixels.mean()) < 0.8 and float(pixels.std()) > 0.1  # a photo, not a blank
+    L, H = loaded.normalisation.bounds(X)
+    c = vgg.MILITARY_UNIFORM
+    R = ref.lrp(ref.build_lrp_model(loaded.model), X, c, L, H)
+    explicit = ref.lrp_explicit(loaded.model, X, c, L, H)
+    assert float((R - explicit).norm() / explicit.norm()) < 1e-5
+    with torch.no_grad():
+        logit = float(loaded.model(X)[0, c])
+    assert float(R.sum()) == pytest.approx(logit, rel=1e-4)
 
 
 def test_cifar_model_is_torchvision_vgg_with_the_small_configuration():

@@ -4,8 +4,10 @@ and the structural helpers of the LRP layer surgery.
 Two models can be explained with the same code:
 
 * torchvision's VGG-16 with ImageNet weights (Simonyan & Zisserman, "Very Deep
-  Convolutional Networks for Large-Scale Image Recognition", 2015), used when the weights
-  are in the torch cache or may be downloaded (``download=True``);
+  Convolutional Networks for Large-Scale Image Recognition", 2015), taken from the torch
+  cache, or downloaded when the machine is online (see :func:`load_vgg`), and shown
+  matplotlib's sample photo of Grace Hopper (:func:`sample_photo`) or an image of the
+  student's own (:func:`imagenet_image`);
 * the course's own VGG-style network for CIFAR-10, built with torchvision's ``VGG`` class
   from a small configuration and trained by ``python -m utils.train_vgg``; its weights ship
   in ``utils/params/vgg_cifar.pt``.
@@ -44,6 +46,7 @@ CIFAR_METRICS = PARAMS / "vgg_cifar.json"
 CIFAR_CFG = (16, 16, "M", 32, 32, "M", 64, 64, "M")
 CIFAR_HIDDEN = 256
 CASTLE = 483  # ImageNet class index of "castle"
+MILITARY_UNIFORM = 652  # ImageNet class index of "military uniform" (matplotlib's sample photo)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,22 +62,29 @@ class Normalisation:
     mean: tuple
     std: tuple
 
-    def _shape(self, values):
-        return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
+    def _shape(self, values, like: torch.Tensor) -> torch.Tensor:
+        """``values`` as a (1, C, 1, 1) tensor on the device of ``like``, in its floating dtype."""
+        dtype = like.dtype if like.is_floating_point() else torch.float32
+        return torch.tensor(values, dtype=dtype, device=like.device).reshape(1, -1, 1, 1)
 
     def __call__(self, pixels) -> torch.Tensor:
-        """NCHW pixels in [0, 1] → model input."""
-        return (torch.as_tensor(pixels, dtype=torch.float32) - self._shape(self.mean)) / self._shape(self.std)
+        """NCHW pixels in [0, 1] → model input (float32, on the device of ``pixels``)."""
+        pixels = torch.as_tensor(pixels, dtype=torch.float32)
+        return (pixels - self._shape(self.mean, pixels)) / self._shape(self.std, pixels)
 
     def to_pixels(self, X) -> torch.Tensor:
-        """Model input → NCHW pixels in [0, 1] (for plotting)."""
-        return torch.as_tensor(X).detach() * self._shape(self.std) + self._shape(self.mean)
+        """Model input → NCHW pixels in [0, 1] (for plotting), on the device of ``X``."""
+        X = torch.as_tensor(X).detach()
+        return X * self._shape(self.std, X) + self._shape(self.mean, X)
 
     def bounds(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pixel box ``(L, H)`` shaped like ``X``: the images of pixel values 0 and 1."""
-        low = torch.zeros_like(X) + self(torch.zeros(1, len(self.mean), 1, 1))
-        high = torch.zeros_like(X) + self(torch.ones(1, len(self.mean), 1, 1))
-        return low.detach(), high.detach()
+        """The pixel box ``(L, H)`` shaped like ``X`` (same device and dtype): the images of
+        the pixel values 0 and 1."""
+        X = torch.as_tensor(X).detach()
+        mean, std = self._shape(self.mean, X), self._shape(self.std, X)
+        low = torch.zeros_like(X) + (0 - mean) / std
+        high = torch.zeros_like(X) + (1 - mean) / std
+        return low, high
 
 
 #: The CIFAR-10 VGG sees the course's [-1, 1] pixels: mean 0.5, std 0.5, box [-1, 1].
@@ -152,45 +162,72 @@ def cifar_metrics() -> dict:
     return json.loads(CIFAR_METRICS.read_text()) if CIFAR_METRICS.is_file() else {}
 
 
-def load_imagenet_vgg16(download: bool = False) -> torchvision.models.VGG:
-    """torchvision's VGG-16 with ImageNet weights, in eval mode.
+#: The ImageNet weights of torchvision's VGG-16 (528 MB; file name vgg16-397923af.pth).
+IMAGENET_WEIGHTS = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+#: Set to 1 to forbid every download of model weights (CI, grading, metered connections).
+NO_DOWNLOAD_VARIABLE = "COURSE_NO_DOWNLOAD"
+#: Where the ImageNet weights come from.
+WEIGHTS_HOST = "download.pytorch.org"
 
-    Uses the torch cache (``$TORCH_HOME``); fetches the weights only when
-    ``download=True``.  Raises :class:`WeightsUnavailable` otherwise.
-    """
-    weights = torchvision.models.VGG16_Weights.IMAGENET1K_V1
-    filename = Path(weights.url).name
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    if not cached.is_file() and not download:
+
+def imagenet_weights_file() -> Path:
+    """Where the ImageNet weights of VGG-16 lie in the torch cache (``$TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
+
+
+def online(host: str = WEIGHTS_HOST, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a connection to ``host`` opens within ``timeout`` seconds."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def downloads_allowed() -> bool:
+    """False in fast mode (grading, CI) and when ``$COURSE_NO_DOWNLOAD`` is set to 1."""
+    from .runmode import fast_mode
+
+    return not fast_mode() and os.environ.get(NO_DOWNLOAD_VARIABLE, "0") in ("", "0", "false", "False")
+
+
+def _imagenet_state_dict(download: bool, progress: bool) -> tuple[dict, str]:
+    """The ImageNet parameters of VGG-16 and where they came from ("cache" or "download").
+
+    The only function here that reads or fetches the weights (the tests replace it)."""
+    cached = imagenet_weights_file()
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True), "cache"
+    if not download:
         raise WeightsUnavailable(
             f"the ImageNet weights of VGG-16 are not in the torch cache ({cached}); "
-            "pass download=True to fetch them, or use the course's CIFAR-10 VGG"
+            "pass download=True to fetch them (528 MB), or use the course's CIFAR-10 VGG"
         )
-    try:
-        model = torchvision.models.vgg16(weights=weights)
+    try:  # a progress bar on stderr; the file's hash is checked against its name
+        state = torch.hub.load_state_dict_from_url(IMAGENET_WEIGHTS.url, progress=progress, check_hash=True,
+                                                   map_location="cpu", weights_only=True)
     except Exception as error:  # network errors come in many types
-        raise WeightsUnavailable(f"the ImageNet weights of VGG-16 could not be loaded: {error}") from error
+        raise WeightsUnavailable(f"the ImageNet weights of VGG-16 could not be downloaded: {error}") from error
+    return state, "download"
+
+
+def load_imagenet_vgg16(download: bool = False, progress: bool = True) -> torchvision.models.VGG:
+    """torchvision's VGG-16 with ImageNet weights, in eval mode.
+
+    Uses the torch cache (``$TORCH_HOME``); fetches the weights (with a progress bar) only
+    when ``download=True``.  Raises :class:`WeightsUnavailable` otherwise.  The model's
+    attribute ``weights_source`` says "cache" or "download".
+    """
+    state, source = _imagenet_state_dict(download, progress)
+    model = torchvision.models.vgg16(weights=None)
+    model.load_state_dict(state)
+    model.weights_source = source
     return model.eval()
 
 
-def load_vgg(prefer: str = "auto", *, download: bool = False) -> LoadedVGG:
-    """The model of sheet 3: ImageNet VGG-16 where available, else the CIFAR-10 VGG.
-
-    ``prefer`` is "auto" (ImageNet if cached or downloadable, else CIFAR-10), "imagenet"
-    (raise :class:`WeightsUnavailable` when absent) or "cifar".  Nothing is downloaded
-    unless ``download=True``.  Unpacks as ``model, description = load_vgg()``.
-    """
-    if prefer not in ("auto", "imagenet", "cifar"):
-        raise ValueError(f"prefer must be 'auto', 'imagenet' or 'cifar', got {prefer!r}")
-    if prefer in ("auto", "imagenet"):
-        try:
-            model = load_imagenet_vgg16(download=download)
-            categories = tuple(torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
-            return LoadedVGG(model, "imagenet", "torchvision VGG-16 with ImageNet weights (1000 classes, 224×224 inputs)",
-                             IMAGENET_NORMALISATION, categories)
-        except WeightsUnavailable:
-            if prefer == "imagenet":
-                raise
+def _cifar_loaded() -> LoadedVGG:
     from .cifar10 import CLASSES
 
     model = load_cifar_vgg()
@@ -199,6 +236,49 @@ def load_vgg(prefer: str = "auto", *, download: bool = False) -> LoadedVGG:
     description = (f"the course's VGG-style CIFAR-10 network (torchvision VGG, features {list(CIFAR_CFG)}, "
                    f"32×32 inputs{accuracy})")
     return LoadedVGG(model, "cifar", description, CIFAR_NORMALISATION, CLASSES)
+
+
+def load_vgg(prefer: str = "auto", *, download: bool | None = None, progress: bool = True) -> LoadedVGG:
+    """The model of sheet 3: ImageNet VGG-16 where available, else the CIFAR-10 VGG.
+
+    ``prefer`` is
+
+    * "auto": VGG-16 from the torch cache; else VGG-16 downloaded (528 MB, with a progress
+      bar) when downloads are allowed and the machine is online; else the course's
+      CIFAR-10 VGG, which ships with the course;
+    * "imagenet": the same two ways to VGG-16, raising :class:`WeightsUnavailable` when
+      neither works;
+    * "cifar": the course's CIFAR-10 VGG.
+
+    ``download=None`` downloads when :func:`downloads_allowed` (not in fast mode, not with
+    ``COURSE_NO_DOWNLOAD=1``) and the weights' host answers; ``True`` always tries,
+    ``False`` never does.  The ``description`` of the result says which model it is and
+    where its weights came from.  Unpacks as ``model, description = load_vgg()``.
+    """
+    if prefer not in ("auto", "imagenet", "cifar"):
+        raise ValueError(f"prefer must be 'auto', 'imagenet' or 'cifar', got {prefer!r}")
+    if prefer == "cifar":
+        return _cifar_loaded()
+    if download is None:
+        download = not imagenet_weights_file().is_file() and downloads_allowed() and online()
+    try:
+        model = load_imagenet_vgg16(download=download, progress=progress)
+    except WeightsUnavailable:
+        if prefer == "imagenet":
+            raise
+        return _cifar_loaded()
+    where = {"cache": f"from the torch cache, {imagenet_weights_file()}",
+             "download": f"downloaded into {imagenet_weights_file()}"}.get(getattr(model, "weights_source", ""), "")
+    description = f"torchvision VGG-16 with ImageNet weights (1000 classes, 224×224 inputs; weights {where})"
+    return LoadedVGG(model, "imagenet", description, IMAGENET_NORMALISATION, tuple(IMAGENET_WEIGHTS.meta["categories"]))
+
+
+def sample_photo() -> Path:
+    """matplotlib's sample photo of Grace Hopper in uniform (ImageNet class 652, "military
+    uniform"): the image sheet 3 explains with VGG-16 when the student names none."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def cifar_test_images(n: int = 8, start: int = 0) -> tuple[torch.Tensor, np.ndarray]:
@@ -324,7 +404,7 @@ def pixel_flipping(model, X, R, c, steps: int = 16, baseline: float = 0.0) -> np
         chosen = order[:, start:stop]
         flat.scatter_(2, chosen[:, None, :].expand(N, C, -1), baseline)
         curves.append(model(flat.reshape(X.shape))[:, c])
-    return torch.stack(curves, 1).double().numpy()
+    return torch.stack(curves, 1).double().cpu().numpy()
 
 
 def flipping_auc(curves: np.ndarray) -> float:
