@@ -96,24 +96,27 @@ def test_pooling_relprop(rng):
 
 def _relprop_layers(rng, cases, positive_inputs):
     challenge = {}
-    for case, (shape, size) in enumerate(cases):
+    for case, (shape, (height, width)) in enumerate(cases):
         challenge[f"W_{case}"] = _f32(rng.standard_normal(shape))
         challenge[f"B_{case}"] = _f32(rng.standard_normal(shape[-1]))
-        X = rng.standard_normal((2, size, size, shape[2]))
-        challenge[f"X_{case}"] = _f32(np.maximum(0, X) if positive_inputs else rng.uniform(-1, 1, X.shape))
-        out = size - shape[0] + 1
-        challenge[f"R_{case}"] = _f32(np.abs(rng.standard_normal((2, out, out, shape[3]))) + 0.1)
+        size = (2, height, width, shape[2])
+        challenge[f"X_{case}"] = _f32(np.maximum(0, rng.standard_normal(size)) if positive_inputs
+                                      else rng.uniform(-1, 1, size))
+        out = (2, height - shape[0] + 1, width - shape[1] + 1, shape[3])
+        challenge[f"R_{case}"] = _f32(np.abs(rng.standard_normal(out)) + 0.1)
     return challenge
 
 
 def test_convolution_relprop(rng):
-    """Two layers with weights and biases of both signs, ReLU activations as inputs."""
-    return _relprop_layers(rng, [((3, 3, 4, 6), 7), ((2, 2, 5, 3), 4)], positive_inputs=True)
+    """Two layers with weights and biases of both signs, ReLU activations as inputs; the
+    second layer's kernel and input are not square (height and width must not be mixed up)."""
+    return _relprop_layers(rng, [((3, 3, 4, 6), (7, 7)), ((2, 3, 5, 3), (5, 6))], positive_inputs=True)
 
 
 def test_firstconvolution(rng):
-    """Two layers with weights and biases of both signs, pixels in [−1, 1] as inputs."""
-    return _relprop_layers(rng, [((3, 3, 3, 4), 6), ((5, 5, 3, 2), 7)], positive_inputs=False)
+    """Two layers with weights and biases of both signs, pixels in [−1, 1] as inputs; the
+    second layer's kernel and input are not square."""
+    return _relprop_layers(rng, [((3, 3, 3, 4), (6, 6)), ((5, 4, 3, 2), (7, 8))], positive_inputs=False)
 
 
 def test_dtd(rng):
