@@ -17,6 +17,9 @@
 #   networks", 2013), DeconvNet (Zeiler & Fergus, 2014) and guided backpropagation
 #   (Springenberg et al., "Striving for simplicity", 2015);
 # * **activation visualisation** and **class-model visualisation**;
+# * **occlusion**, a perturbation method (Zeiler & Fergus, 2014), **filter visualisation**
+#   and **activation maximisation** of a channel, and the **mean image** of the training
+#   set in the class model and in class-averaged saliency maps;
 #
 # and you look at the **saturation** problem of gradients.
 #
@@ -29,7 +32,7 @@
 #   with the course), explained on CIFAR-10 test images.
 #
 # The cell below says which one is used. Nothing is downloaded. You will write code for
-# eight tasks (27 points, checked automatically) and answer one question (2 points, read
+# thirteen tasks (40 points, checked automatically) and answer one question (2 points, read
 # by the instructors). When the notebook is graded it runs in *fast mode* (fewer images and
 # optimisation steps); the checks use their own small random networks.
 
@@ -500,6 +503,308 @@ _probe("sheet3_vgg", "test_saturation", saturation=saturation)
 # saturation of single-input perturbations.
 
 # %% [markdown]
+# ## Exercise 8: Occlusion (4 points)
+#
+# All methods so far send a signal backwards through the network. A *perturbation*
+# method changes the input instead and watches the output (Zeiler & Fergus, 2014,
+# Section 4.2): cover part of the image with a patch and see how much the class score
+# drops. It needs one forward pass per patch position, and, like the gradient, it
+# overlooks features whose effect has saturated (Exercise 7: removing one of two inputs
+# that each suffice changes nothing).
+#
+# A window $W_p$ of $s \times s$ pixels (all channels) starts at the rows and columns
+# $0, t, 2t, \dots$ (stride $t \le s$) until a window reaches the border: an axis of
+# length $n$ gets $\lceil (n - s)/t \rceil + 1$ starts, i.e. the starts below
+# $n - s + t$, and a last window that sticks out is cut at the border (Captum's
+# `Occlusion` places its windows the same way). With $x^{(p)}$ the image whose window
+# $W_p$ is set to the baseline $b$, input dimension $i$ gets the mean drop of the score
+# over the windows that cover it:
+#
+# $$x^{(p)}_i = \begin{cases} b & i \in W_p \\ x_i & \text{otherwise,} \end{cases}
+# \qquad
+# R_i = \frac{1}{\lvert \{p : i \in W_p\} \rvert} \sum_{p \,:\, i \in W_p}
+#       \big( f_c(\mathbf{x}) - f_c(\mathbf{x}^{(p)}) \big).$$
+#
+# The baseline $b = 0$ is the mean colour of the model's normalisation. In code, with
+# `total` and `count` tensors shaped like the input:
+#
+# ```python
+# for top in range(0, height - size + stride, stride):
+#     for left in range(0, width - size + stride, stride):
+#         window = (slice(None), slice(None), slice(top, top + size), slice(left, left + size))
+#         ...  # occlude a copy, add the drop to total[window], add 1 to count[window]
+# R = total / count
+# ```
+#
+# **Task.** Write `occlusion(model, X, c, size, stride, baseline=0.0)` for a batch `X`
+# of shape (N, C, H, W): it returns a tensor shaped like `X` holding $R_i$ for each image
+# (each image explained on its own, for `model(X)[:, c]`). Do not change `X`.
+
+# %% nbgrader={"grade": false, "grade_id": "occlusion", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def occlusion(model, X, c, size, stride, baseline=0.0):
+    ### BEGIN SOLUTION
+    X = X.detach()
+    height, width = X.shape[2:]
+    total, count = torch.zeros_like(X), torch.zeros_like(X)
+    with torch.no_grad():
+        score = model(X)[:, c]
+        for top in range(0, height - size + stride, stride):
+            for left in range(0, width - size + stride, stride):
+                window = (slice(None), slice(None), slice(top, top + size), slice(left, left + size))
+                occluded = X.clone()
+                occluded[window] = baseline
+                total[window] += (score - model(occluded)[:, c])[:, None, None, None]
+                count[window] += 1
+    return total / count
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_occlusion", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# On a linear score f(x) = w·x a 1×1 window removes w·x of one pixel, all channels together.
+_w, _x = torch.randn(1, 3, 5, 4, dtype=torch.float64), torch.randn(2, 3, 5, 4, dtype=torch.float64)
+_linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(60, 1, bias=False)).double()
+with torch.no_grad():
+    _linear[1].weight.copy_(_w.reshape(1, -1))
+_R = occlusion(_linear, _x.clone(), 0, 1, 1)
+assert _R.shape == _x.shape
+assert torch.allclose(_R, (_w * _x).sum(1, keepdim=True).expand_as(_x)), "1×1 windows on w·x: R = Σ_channels w·x at each pixel"
+occlusion_size = X.shape[-1] // 8  # 4 pixels on CIFAR-10, 28 on a 224×224 image
+R_occ = occlusion(model, X, c, occlusion_size, occlusion_size // 2)
+assert R_occ.shape == X.shape
+### BEGIN HIDDEN TESTS
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_occlusion", occlusion=occlusion)
+### END HIDDEN TESTS
+
+# %%
+utils.visualize(R_occ);
+
+# %% [markdown]
+# Occlusion is coarse (it cannot resolve details smaller than its window) and mostly
+# positive: a patch over the object lowers the score, a patch over the background rarely
+# raises it.
+#
+# ## Exercise 9: Filter visualisation (1 + 3 points)
+#
+# *How does the network see its data?* The first convolution sees pixels, so each of its
+# filters $\mathbf{w}_k \in \mathbb{R}^{C \times s \times s}$ can be drawn as a small
+# colour image once its values are scaled to $[0, 1]$, by the filter's own minimum and
+# maximum (over all its channels and positions):
+#
+# $$\hat{\mathbf{w}}_k = \frac{\mathbf{w}_k - \min \mathbf{w}_k}{\max \mathbf{w}_k - \min \mathbf{w}_k} .$$
+#
+# ```python
+# flat = weight.reshape(len(weight), -1)                  # one row per filter
+# low, high = flat.min(1).values, flat.max(1).values      # then broadcast back to 4-d
+# ```
+#
+# **Task (a).** Write `filter_images(model)`, returning the filters of the first
+# convolution (`model.features[vgg.first_conv(model)]`) scaled in this way, a tensor of
+# the shape of its weights (out channels, in channels, s, s). Leave the weights alone.
+
+# %% nbgrader={"grade": false, "grade_id": "filter_images", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def filter_images(model):
+    ### BEGIN SOLUTION
+    weight = model.features[vgg.first_conv(model)].weight.detach()
+    flat = weight.reshape(len(weight), -1)
+    low = flat.min(1).values[:, None, None, None]
+    high = flat.max(1).values[:, None, None, None]
+    return (weight - low) / (high - low)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_filter_images", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+filters = filter_images(model)
+assert filters.shape == model.features[vgg.first_conv(model)].weight.shape
+assert torch.allclose(filters.flatten(1).amin(1), torch.zeros_like(filters[:, 0, 0, 0])), "each filter's smallest value becomes 0"
+assert torch.allclose(filters.flatten(1).amax(1), torch.ones_like(filters[:, 0, 0, 0])), "each filter's largest value becomes 1"
+### BEGIN HIDDEN TESTS
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_filter_images", filter_images=filter_images)
+### END HIDDEN TESTS
+
+# %%
+print(f"the {len(filters)} filters of the first convolution ({filters.shape[2]}×{filters.shape[3]} pixels each)")
+utils.images(filters, columns=16, value_range=(0, 1));
+
+# %% [markdown]
+# Most filters are colour blobs or oriented edges: the elementary patterns of the lower
+# layers. Deeper filters act on feature maps, not on colours, and cannot be drawn this
+# way. For them one looks instead for an input that excites a chosen channel $k$ of
+# layer $\ell$, with the recipe of the class model (Exercise 6): gradient ascent on the
+# input, regularised by the $L_2$ penalty $\lambda \lVert I \rVert_2^2$ that keeps the
+# image from growing without bound,
+#
+# $$I^\star = \arg\max_I \; \frac{1}{H'W'} \sum_{i, j} a^{(\ell)}_{k, ij}(I) - \lambda \lVert I \rVert_2^2 ,$$
+#
+# where $a^{(\ell)}$ is the output of `model.features[ℓ]`, of size $H' \times W'$. As
+# the class *score* is preferred to the softmax probability, take $\ell$ a convolution,
+# the channel's value before its ReLU: the gradient then does not vanish where the ReLU
+# is off.
+#
+# ```python
+# objective = model.features[:layer + 1](image)[0, channel].mean() - lam * (image ** 2).sum()
+# ```
+#
+# **Task (b).** Write `maximise_channel(model, layer, channel, start, lam, steps, lr)`:
+# starting from a copy of `start` (shape (1, C, H, W)), make `steps` plain gradient-ascent
+# steps $I \leftarrow I + \text{lr} \cdot \nabla_I(\text{objective})$, show a progress bar
+# (`tqdm`) and return $I$. Do not change `start` or the model.
+
+# %% nbgrader={"grade": false, "grade_id": "maximise_channel", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def maximise_channel(model, layer, channel, start, lam, steps, lr):
+    ### BEGIN SOLUTION
+    head = model.features[:layer + 1]
+    image = start.detach().clone().requires_grad_(True)
+    for _ in tqdm(range(steps), desc=f"channel {channel}", leave=False):
+        objective = head(image)[0, channel].mean() - lam * (image ** 2).sum()
+        (gradient,) = torch.autograd.grad(objective, image)
+        with torch.no_grad():
+            image += lr * gradient
+    return image.detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_maximise_channel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+deep_layer = vgg.conv_blocks(model)[-1][-1]  # the last convolution
+start = (0.1 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0))).to(X.device)
+_start = start.clone()
+I_channel = maximise_channel(model, deep_layer, 0, start, lam=0.003, steps=pick(100, 5), lr=3.0)
+assert I_channel.shape == X.shape and torch.equal(start, _start), "return a new image, leave start as it was"
+with torch.no_grad():
+    _before, _after = (float(model.features[:deep_layer + 1](image)[0, 0].mean()) for image in (start, I_channel))
+print(f"mean activation of channel 0 of features[{deep_layer}]: {_before:.3f} at the start, {_after:.3f} after the ascent")
+assert _after > _before, "the ascent should raise the channel's mean activation"
+### BEGIN HIDDEN TESTS
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_maximise_channel", maximise_channel=maximise_channel)
+### END HIDDEN TESTS
+
+# %%
+channel_images = torch.cat([maximise_channel(model, deep_layer, k, start, lam=0.003, steps=pick(100, 5), lr=3.0)
+                            for k in range(pick(8, 2))])
+utils.images(channel_images / channel_images.abs().amax(dim=(1, 2, 3), keepdim=True), columns=8, value_range=(-1, 1));
+
+# %% [markdown]
+# ## Exercise 10: The mean image (2 + 3 points)
+#
+# Simonyan et al. trained their network on *centred* images: the mean image
+# $\mathbf{m}$ of the training set is subtracted, and the network sees
+# $I = \mathbf{x} - \mathbf{m}$. Both of their visualisations live in this centred space:
+# the class model starts at $I = 0$, the mean image itself, and its penalty measures the
+# distance from it; to be shown as a picture, the mean image is added back. Our models
+# see $\mathbf{x}$ itself (normalised per channel), so the network on centred images is
+#
+# $$\tilde f(I) = f(I + \mathbf{m}) .$$
+#
+# The mean image below is that of the CIFAR-10 training images as model input; for
+# VGG-16 it is 0, since its normalisation subtracts ImageNet's mean colour.
+
+# %%
+if loaded.kind == "cifar":
+    from utils import cifar10
+
+    train_X, _ = cifar10.load("train")  # NHWC, pixels in [-1, 1]
+    mean_pixels = (train_X.mean(0) + 1) / 2  # the mean commutes with the affine normalisation
+    mean_image = loaded.normalisation(torch.from_numpy(mean_pixels.transpose(2, 0, 1)[None].copy())).to(X.device)
+    print(f"mean image of {len(train_X)} training images")
+    utils.images(loaded.normalisation.to_pixels(mean_image), value_range=(0, 1));
+else:
+    mean_image = torch.zeros_like(X)
+
+# %% [markdown]
+# **Task (a).** The class model of Exercise 6 for the network on centred images,
+#
+# $$I^\star = \arg\max_I \; S_c(I + \mathbf{m}) - \lambda \lVert I \rVert_2^2 ,
+# \qquad \text{shown as } I^\star + \mathbf{m} .$$
+#
+# Write `class_model_with_mean(model, c, mean_image, lam, steps, lr)`: the ascent of
+# Exercise 6 (from $I = 0$, `steps` plain steps) on $\tilde f$, returning
+# $I^\star + \mathbf{m}$ (shape of `mean_image`). You may call your `class_model` with
+# $\tilde f$ as its model. Do not change `mean_image`.
+
+# %% nbgrader={"grade": false, "grade_id": "class_model_with_mean", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def class_model_with_mean(model, c, mean_image, lam, steps, lr):
+    ### BEGIN SOLUTION
+    def centred_model(image):
+        return model(image + mean_image)
+
+    return class_model(centred_model, c, mean_image.shape, lam, steps, lr) + mean_image
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_class_model_with_mean", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert torch.allclose(class_model_with_mean(model, c, mean_image, 0.05, 0, 0.5), mean_image), \
+    "with no step the class model is I = 0, shown as the mean image"
+I_mean = class_model_with_mean(model, c, mean_image, lam=0.05, steps=pick(200, 10), lr=0.5)
+assert I_mean.shape == mean_image.shape
+### BEGIN HIDDEN TESTS
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_class_model_with_mean", class_model_with_mean=class_model_with_mean)
+### END HIDDEN TESTS
+
+# %%
+shown = pick(list(range(len(loaded.classes))), [c]) if loaded.kind == "cifar" else [c]
+models_with_mean = torch.cat([class_model_with_mean(model, k, mean_image, 0.05, pick(200, 10), 0.5) for k in shown])
+print("class models with the mean image added back:", ", ".join(loaded.classes[k] for k in shown))
+utils.images(loaded.normalisation.to_pixels(models_with_mean).clamp(0, 1), value_range=(0, 1));
+
+# %% [markdown]
+# **Task (b).** Class saliency. Averaging the saliency maps (Exercise 3) of many centred
+# images of one class shows where the network looks for that class on the whole, not in
+# one image. With $D_k$ the images labelled $k$ and $I_n = \mathbf{x}_n - \mathbf{m}$,
+#
+# $$\bar M^{(k)}_{ij} = \frac{1}{\lvert D_k \rvert} \sum_{n \in D_k} \max_{\text{ch}}
+#   \left\lvert \frac{\partial \tilde f_k}{\partial I_{\text{ch}, ij}}(I_n) \right\rvert ,$$
+#
+# each image explained for the class of its label; a class without images gets a map of
+# zeros. ($\partial \tilde f / \partial I$ at $I_n$ is $\partial f / \partial \mathbf{x}$
+# at $\mathbf{x}_n$: what centring changes is where the network is evaluated, $I + \mathbf{m}$.)
+#
+# **Task.** Write `class_averaged_saliency(model, centred, labels, mean_image, n_classes)`
+# for centred images (N, C, H, W) and their integer labels, returning a tensor
+# (n_classes, H, W) whose row $k$ is $\bar M^{(k)}$. You may use `saliency`. Do not
+# change the images or the mean image.
+
+# %% nbgrader={"grade": false, "grade_id": "class_averaged_saliency", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def class_averaged_saliency(model, centred, labels, mean_image, n_classes):
+    ### BEGIN SOLUTION
+    labels = numpy.asarray(labels)
+    maps = torch.zeros((n_classes,) + tuple(centred.shape[2:]), dtype=centred.dtype, device=centred.device)
+    for k in range(n_classes):
+        chosen = numpy.flatnonzero(labels == k)
+        if len(chosen):
+            maps[k] = saliency(model, centred[chosen] + mean_image, k).mean(0)
+    return maps
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_class_averaged_saliency", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+if loaded.kind == "cifar":
+    class_X, class_labels = vgg.cifar_test_images(pick(500, 40))
+    class_X = class_X.to(X.device)
+else:
+    class_X, class_labels = X, numpy.array([c])
+n_classes = len(loaded.classes)
+M_class = class_averaged_saliency(model, class_X - mean_image, class_labels, mean_image, n_classes)
+assert M_class.shape == (n_classes,) + tuple(class_X.shape[2:]) and float(M_class.min()) >= 0
+_missing = next(k for k in range(n_classes) if k not in class_labels[:2])
+assert float(class_averaged_saliency(model, class_X[:2] - mean_image, class_labels[:2], mean_image, n_classes)[_missing].abs().max()) == 0, \
+    "a class without images gets a map of zeros"
+### BEGIN HIDDEN TESTS
+from utils.probing import probe as _probe
+_probe("sheet3_vgg", "test_class_averaged_saliency", class_averaged_saliency=class_averaged_saliency)
+### END HIDDEN TESTS
+
+# %%
+if loaded.kind == "cifar":
+    print("class-averaged saliency, then the mean image of each class:", ", ".join(loaded.classes))
+    utils.heatmaps(M_class, columns=10)
+    present = [k for k in range(n_classes) if numpy.any(class_labels == k)]
+    class_means = torch.cat([class_X[numpy.flatnonzero(class_labels == k)].mean(0, keepdim=True) for k in present])
+    utils.images(loaded.normalisation.to_pixels(class_means), columns=10, value_range=(0, 1));
+
+# %% [markdown]
 # ## Comparison
 #
 # Every method on the same image, positive evidence red and negative blue, each map
@@ -512,6 +817,7 @@ panel = {
     "saliency": saliency(model, X, c),
     "DeconvNet": deconvnet(model, X, c),
     "guided backprop": guided_backprop(model, X, c),
+    "occlusion": R_occ,
 }
 vgg.comparison_panel(loaded.normalisation.to_pixels(X), panel);
 
@@ -529,7 +835,8 @@ if loaded.kind == "cifar":
     test_X, test_labels = vgg.cifar_test_images(pick(64, 8))
     curves = {}
     for name, explain in (("Gradient×Input", lambda x, k: gradient_x_input(model, x, k)),
-                          ("LRP", lambda x, k: lrp(lrpmodel, x, k, *loaded.normalisation.bounds(x)))):
+                          ("LRP", lambda x, k: lrp(lrpmodel, x, k, *loaded.normalisation.bounds(x))),
+                          ("occlusion", lambda x, k: occlusion(model, x, k, occlusion_size, occlusion_size // 2))):
         rows = []
         for k in range(10):  # explain each image for its own class, ten classes at a time
             chosen = numpy.flatnonzero(test_labels == k)
