@@ -187,3 +187,93 @@ def test_saturation(rng):
     sums = 1.0 + np.array([-1.0, 1.0] * 4) * rng.uniform(0.05, 0.9, 8)
     first = rng.uniform(-0.5, 1.5, 8)
     return {"points": np.stack([first, sums - first], axis=1)}
+
+
+# --- Lecture methods: occlusion, class-averaged saliency, filter visualisation, mean image
+#
+# Occlusion runs on 11×9 images (the small VGG's three max-poolings still end at 1×1), so
+# that rows and columns cannot be swapped, with windows that overlap and, in the first
+# case, a last window that sticks out of the image (cut at the border) on one axis at least.  Class-averaged saliency
+# gets labels in a shuffled order, classes with different numbers of images and one class
+# without any.  Mean images vary over the pixels (not only over the channels).
+
+
+def test_occlusion(rng):
+    """A small VGG, three 11×9 images, two cases of (class, window, stride, baseline): the
+    first with windows cut at the border, the second with strongly overlapping windows;
+    the baselines are not 0 (the mean colour)."""
+    challenge = _vgg(rng)
+    challenge["X"] = rng.uniform(-1.0, 1.0, (3, 3, 11, 9))
+    cases = [[(4, 3), (5, 3)][rng.integers(2)], [(3, 2), (3, 1), (2, 1)][rng.integers(3)]]
+    classes = rng.choice(CLASSES, size=2, replace=False)
+    for case, ((size, stride), c) in enumerate(zip(cases, classes)):
+        challenge[f"c_{case}"] = np.array(c)
+        challenge[f"size_{case}"] = np.array(size)
+        challenge[f"stride_{case}"] = np.array(stride)
+        challenge[f"baseline_{case}"] = np.array(rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.8))
+    return challenge
+
+
+def test_class_averaged_saliency(rng):
+    """A small VGG, a mean image and nine centred images whose labels cover four of the
+    five classes (3, 2, 2 and 2 images) in a shuffled order."""
+    challenge = _vgg(rng)
+    present = rng.choice(CLASSES, size=4, replace=False)
+    labels = np.repeat(present, [3, 2, 2, 2])
+    while list(dict.fromkeys(labels.tolist())) == sorted(set(labels.tolist())):
+        labels = rng.permutation(labels)  # first appearances out of ascending order
+    challenge["labels"] = labels
+    challenge["mean_image"] = rng.uniform(-0.5, 0.5, (1, 3, SIZE, SIZE))
+    challenge["centred"] = _images(rng, len(labels)) - challenge["mean_image"]
+    challenge["n_classes"] = np.array(CLASSES)
+    return challenge
+
+
+def test_filter_images(rng):
+    """A small VGG: its first convolution has four filters of 3×3×3 weights."""
+    return _vgg(rng)
+
+
+def test_maximise_channel(rng):
+    """Two ascents on a small VGG: on a channel of the first convolution (linear in the
+    image, so that the ascent reaches the maximiser) and on a channel of a deeper
+    convolution for a few steps, each from a random start (the error on the first shrinks
+    by 1 − 2·lr·λ ≤ 0.7 per step: < 1e-9 after 60 steps)."""
+    challenge = _vgg(rng)
+    deep = int(rng.choice(CONVOLUTIONS[1:]))
+    lam = rng.uniform(0.3, 1.5)
+    cases = [(CONVOLUTIONS[0], 60, lam, rng.uniform(0.15, 0.35) / lam),
+             (deep, int(rng.integers(10, 16)), rng.uniform(0.02, 0.1), rng.uniform(0.5, 1.5))]
+    widths = [w for w in CFG if w != 0]
+    for case, (layer, steps, lam, lr) in enumerate(cases):
+        challenge[f"layer_{case}"] = np.array(layer)
+        challenge[f"channel_{case}"] = np.array(rng.integers(widths[CONVOLUTIONS.index(layer)]))
+        challenge[f"start_{case}"] = rng.normal(0.0, 0.3, (1, 3, SIZE, SIZE))
+        challenge[f"steps_{case}"] = np.array(steps)
+        challenge[f"lam_{case}"] = np.array(lam)
+        challenge[f"lr_{case}"] = np.array(lr)
+    return challenge
+
+
+def test_class_model_with_mean(rng):
+    """A linear score on 3×4×4 images, where the ascent converges to w_c/(2λ) (plus the
+    mean image), and a small VGG for a few steps; each with a mean image of its own."""
+    lam = rng.uniform(0.3, 2.0)
+    challenge = {
+        "linear.weight": rng.normal(0.0, 0.3, (4, 3 * 4 * 4)),
+        "linear.bias": rng.normal(0.0, 0.1, 4),
+        "linear_mean": rng.uniform(-0.5, 0.5, (1, 3, 4, 4)),
+        "linear_c": np.array(rng.integers(4)),
+        "linear_lam": np.array(lam),
+        "linear_steps": np.array(60),  # the error shrinks by 1 − 2·lr·λ ≤ 0.7 per step
+        "linear_lr": np.array(rng.uniform(0.15, 0.35) / lam),
+    }
+    challenge.update(_vgg(rng, "vgg."))
+    challenge.update({
+        "vgg_mean": rng.uniform(-0.5, 0.5, (1, 3, SIZE, SIZE)),
+        "vgg_c": np.array(rng.integers(CLASSES)),
+        "vgg_lam": np.array(rng.uniform(0.02, 0.1)),
+        "vgg_steps": np.array(rng.integers(10, 16)),
+        "vgg_lr": np.array(rng.uniform(0.1, 0.3)),
+    })
+    return challenge

@@ -244,3 +244,132 @@ def test_saturation(challenge, answer):
             shown = ", ".join(f"{v:.4g}" for v in expected)
             got = ", ".join(f"{v:.4g}" for v in values)
             raise GradingError(f"{what} should be (y, dy/di1, dy/di2) = ({shown}), got ({got})")
+
+
+# --- Lecture methods: occlusion, class-averaged saliency, filter visualisation, mean image
+def _model_unchanged(answer, name: str, model, function: str):
+    """The parameters recorded after the call must be those of ``model`` (or the arrays given)."""
+    message = f"{function} changed the parameters of the model it was given; leave the model as it was"
+    after = answer.arrays_of(name, what=message)
+    expected = model if isinstance(model, list) else [_numpy(value) for value in model.state_dict().values()]
+    if len(after) != len(expected) or any(a.shape != e.shape or not np.array_equal(a, e) for a, e in zip(after, expected)):
+        raise GradingError(message)
+
+
+def test_occlusion(challenge, answer):
+    """The mean drop of the class score over the windows covering each input dimension,
+    against a plain loop over the window positions (the last window of a row or column cut
+    at the border, as in Captum's Occlusion); X and the model stay as they were."""
+    model = ref.vgg_from_arrays(challenge)
+    X = _tensor(challenge["X"])
+    for case in _cases(challenge, "c"):
+        c, size, stride = (int(challenge[f"{name}_{case}"]) for name in ("c", "size", "stride"))
+        baseline = float(challenge[f"baseline_{case}"])
+        starts = [ref.window_starts(length, size, stride) for length in X.shape[2:]]
+        what = (f"occlusion(model, X, c={c}, size={size}, stride={stride}, baseline={baseline:.3g}) for {len(X)} "
+                f"images of {X.shape[2]}×{X.shape[3]} pixels (window rows start at {starts[0]}, "
+                f"columns at {starts[1]})")
+        actual = answer.array(f"R_{case}", shape=tuple(X.shape), what=what)
+        _compare(actual, ref.occlusion(model, X, c, size, stride, baseline), what, 1e-9)
+        _unchanged(answer, f"X_after_{case}", challenge["X"],
+                   "occlusion changed its input X in place; occlude copies (X.clone())")
+    _same_outputs(answer, "outputs_after", model, X, "occlusion")
+
+
+def test_class_averaged_saliency(challenge, answer):
+    """Row k is the mean of the saliency maps for class k of the images labelled k, taken
+    for the network on centred images (f(I + m)); zeros for a class without images; the
+    images and the mean image stay as they were."""
+    model = ref.vgg_from_arrays(challenge)
+    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
+    labels, n_classes = challenge["labels"].astype(int), int(challenge["n_classes"])
+    expected = ref.class_averaged_saliency(model, centred, labels, mean_image, n_classes)
+    what = (f"class_averaged_saliency(model, centred, labels, mean_image, n_classes={n_classes}) for "
+            f"{len(labels)} images with labels {labels.tolist()}")
+    maps = answer.array("maps", shape=tuple(expected.shape), what=what)
+    for k in range(n_classes):
+        count = int(np.sum(labels == k))
+        row = f"row {k} of {what} ({count} images of class {k})" if count else \
+            f"row {k} of {what} (no image of class {k}: the row should be zeros)"
+        _compare(maps[k], expected[k], row, 1e-9)
+    _unchanged(answer, "centred_after", challenge["centred"],
+               "class_averaged_saliency changed the centred images in place; work on copies")
+    _unchanged(answer, "mean_image_after", challenge["mean_image"],
+               "class_averaged_saliency changed the mean image in place; work on a copy")
+
+
+def test_filter_images(challenge, answer):
+    """The first convolution's filters, each scaled to [0, 1] by its own minimum and
+    maximum; the weights of the model stay as they were."""
+    model = ref.vgg_from_arrays(challenge)
+    expected = ref.filter_images(model)
+    what = f"filter_images(model) for a first convolution with weights of shape {tuple(expected.shape)}"
+    _compare(answer.array("filters", shape=tuple(expected.shape), what=what), expected, what, 1e-12)
+    _model_unchanged(answer, "parameters_after", model, "filter_images")
+
+
+def _channel_maximiser(model, layer, channel, lam, shape):
+    """The maximiser of mean_ij a_{channel,ij}(I) − λ‖I‖² when ``features[layer]`` is the
+    first convolution: the objective is linear minus λ‖I‖², so I* = g / (2λ) with g the
+    transposed convolution of the constant 1/(H'W') with the channel's filter."""
+    conv = model.features[layer]
+    height, width = conv(torch.zeros(shape, dtype=torch.float64)).shape[2:]
+    ones = torch.full((1, 1, height, width), 1.0 / (height * width), dtype=torch.float64)
+    g = torch.nn.functional.conv_transpose2d(ones, conv.weight.detach()[channel:channel + 1],
+                                             stride=conv.stride, padding=conv.padding)
+    return g / (2 * lam)
+
+
+def test_maximise_channel(challenge, answer):
+    """On a channel of the first convolution the ascent reaches the closed-form maximiser
+    g / (2λ); on a deeper convolution it is the stated number of plain gradient-ascent
+    steps from the start (recomputed in float64); the start image and the model stay as
+    they were."""
+    model = ref.vgg_from_arrays(challenge)
+    for case in _cases(challenge, "layer"):
+        layer, channel, steps = (int(challenge[f"{name}_{case}"]) for name in ("layer", "channel", "steps"))
+        lam, lr = float(challenge[f"lam_{case}"]), float(challenge[f"lr_{case}"])
+        start = _tensor(challenge[f"start_{case}"])
+        what = (f"maximise_channel(model, layer={layer}, channel={channel}, start, lam={lam:.3g}, steps={steps}, "
+                f"lr={lr:.3g})")
+        if layer == ref.first_conv(model):
+            expected = _channel_maximiser(model, layer, channel, lam, tuple(start.shape))
+            what += " on the first convolution, whose maximiser is g / (2λ) (g: the gradient of the mean activation)"
+            tolerance = 1e-6
+        else:
+            expected = ref.maximise_channel(model, layer, channel, start, lam, steps, lr)
+            what += f" on a deeper convolution ({steps} plain steps of gradient ascent from the start)"
+            tolerance = 1e-7
+        _compare(answer.array(f"image_{case}", shape=tuple(start.shape), what=what), expected, what, tolerance)
+        _unchanged(answer, f"start_after_{case}", challenge[f"start_{case}"],
+                   "maximise_channel changed the start image in place; start from a copy (start.detach().clone())")
+    _model_unchanged(answer, "parameters_after", model, "maximise_channel")
+
+
+def test_class_model_with_mean(challenge, answer):
+    """On a linear score the result is m + w_c / (2λ); on a small VGG it is m plus the
+    stated number of plain ascent steps on S_c(I + m) − λ‖I‖² from I = 0 (recomputed in
+    float64); the mean image and the model stay as they were."""
+    W = challenge["linear.weight"]
+    mean = _tensor(challenge["linear_mean"])
+    c, lam = int(challenge["linear_c"]), float(challenge["linear_lam"])
+    steps, lr = int(challenge["linear_steps"]), float(challenge["linear_lr"])
+    what = (f"class_model_with_mean(model, c={c}, mean_image, lam={lam:.3g}, steps={steps}, lr={lr:.3g}) on a linear "
+            "score S_c(x) = w_c·x + b_c, which should give m + w_c / (2λ)")
+    expected = mean + _tensor(W[c]).reshape(mean.shape) / (2 * lam)
+    _compare(answer.array("linear_image", shape=tuple(mean.shape), what=what), expected, what, 1e-5)
+    _unchanged(answer, "linear_mean_after", challenge["linear_mean"],
+               "class_model_with_mean changed the mean image in place; add it to a copy")
+    _model_unchanged(answer, "linear_parameters_after", [W, challenge["linear.bias"]], "class_model_with_mean")
+
+    model = ref.vgg_from_arrays(challenge, "vgg.")
+    mean = _tensor(challenge["vgg_mean"])
+    c, lam = int(challenge["vgg_c"]), float(challenge["vgg_lam"])
+    steps, lr = int(challenge["vgg_steps"]), float(challenge["vgg_lr"])
+    what = (f"class_model_with_mean(model, c={c}, mean_image, lam={lam:.3g}, steps={steps}, lr={lr:.3g}) on a small "
+            f"VGG ({steps} plain steps of gradient ascent on S_c(I + m) − λ‖I‖² from I = 0, then m added)")
+    expected = ref.class_model_with_mean(model, c, mean, lam, steps, lr)
+    _compare(answer.array("vgg_image", shape=tuple(mean.shape), what=what), expected, what, 1e-5)
+    _unchanged(answer, "vgg_mean_after", challenge["vgg_mean"],
+               "class_model_with_mean changed the mean image in place; add it to a copy")
+    _model_unchanged(answer, "vgg_parameters_after", model, "class_model_with_mean")

@@ -530,3 +530,223 @@ PARTLY_WRONG = {
         "        return p * (z / p).detach()\n"
     ),
 }
+
+
+# --- Lecture methods: occlusion, class-averaged saliency, filter visualisation, mean image
+import numpy as np  # noqa: E402
+
+
+def _occlusion_variant(starts=ref.window_starts, channel_wise=False, sign=1.0, average=True, baseline_used=True,
+                       score=None, batch_sum=False, copy_input=True):
+    """Occlusion written as a student would, with one thing changed."""
+
+    @torch.no_grad()
+    def occlusion(model, X, c, size, stride, baseline=0.0):
+        def class_score(inputs):
+            out = model(inputs)
+            s = (score(out) if score else out)[:, c]
+            return s.sum().expand(len(inputs)) if batch_sum else s
+
+        value = baseline if baseline_used else 0.0
+        before = class_score(X)
+        total, count = torch.zeros_like(X), torch.zeros_like(X)
+        channels = [slice(k, k + 1) for k in range(X.shape[1])] if channel_wise else [slice(None)]
+        for top in starts(X.shape[2], size, stride):
+            for left in starts(X.shape[3], size, stride):
+                for channel in channels:
+                    window = (slice(None), channel, slice(top, top + size), slice(left, left + size))
+                    occluded = X.clone() if copy_input else X
+                    occluded[window] = value
+                    drop = sign * (before - class_score(occluded))
+                    total[window] += drop[:, None, None, None]
+                    count[window] += 1
+        return total / count.clamp(min=1) if average else total
+
+    return occlusion
+
+
+def _starts_inside(length, size, stride):  # no window sticks out: the border may stay uncovered
+    return list(range(0, length - size + 1, stride))
+
+
+def _starts_everywhere(length, size, stride):  # a window at every stride up to the last pixel
+    return list(range(0, length, stride))
+
+
+def _saliency_variant(shift=True, of_average=False, gradient_average=False, predicted=False, over_all=False,
+                      first_appearance=False, signed=False, empty_nan=False):
+    """Class-averaged saliency with one thing changed."""
+
+    def class_averaged_saliency(model, centred, labels, mean_image, n_classes):
+        labels = np.asarray(labels)
+        inputs = centred + mean_image if shift else centred
+        order = list(dict.fromkeys(labels.tolist())) if first_appearance else range(n_classes)
+        rows = []
+        for k in order:
+            chosen = np.flatnonzero(labels == k)
+            if len(chosen) == 0:
+                rows.append(torch.full(centred.shape[2:], float("nan")) if empty_nan else torch.zeros(centred.shape[2:]))
+                continue
+            images = inputs[chosen].mean(0, keepdim=True) if of_average else inputs[chosen]
+            if predicted:
+                gradients = []
+                for image in images:
+                    with torch.no_grad():
+                        target = int(model(image[None]).argmax())
+                    gradients.append(ref._input_gradient(model, image[None], target)[1][0])
+                gradient = torch.stack(gradients)
+            else:
+                gradient = ref._input_gradient(model, images, k)[1]
+            if gradient_average:
+                rows.append(gradient.mean(0).abs().amax(0))
+                continue
+            maps = gradient.amax(1) if signed else gradient.abs().amax(1)
+            rows.append(maps.sum(0) / len(labels) if over_all else maps.mean(0))
+        rows += [torch.zeros(centred.shape[2:])] * (n_classes - len(rows))
+        return torch.stack([row.to(centred.dtype) for row in rows])
+
+    return class_averaged_saliency
+
+
+def _first_weight(model):
+    return model.features[vgg.first_conv(model)].weight.detach()
+
+
+def filters_global(model):
+    w = _first_weight(model)
+    return (w - w.min()) / (w.max() - w.min())
+
+
+def filters_per_channel(model):
+    w = _first_weight(model)
+    low, high = w.amin(dim=(2, 3), keepdim=True), w.amax(dim=(2, 3), keepdim=True)
+    return (w - low) / (high - low)
+
+
+def filters_raw(model):
+    return _first_weight(model).clone()
+
+
+def filters_symmetric(model):
+    w = _first_weight(model)
+    return 0.5 + w / (2 * w.abs().amax(dim=(1, 2, 3), keepdim=True))
+
+
+def filters_channels_last(model):
+    return ref.filter_images(model).permute(0, 2, 3, 1)
+
+
+def filters_in_place(model):
+    with torch.no_grad():
+        w = model.features[vgg.first_conv(model)].weight
+        flat = w.reshape(len(w), -1)
+        w -= flat.min(1).values[:, None, None, None]
+        w /= flat.max(1).values[:, None, None, None]
+    return w.detach()
+
+
+def _channel_ascent(after_relu=False, whole_layer=False, reduce="mean", penalty=2.0, from_zero=False, sign=1.0,
+                    extra_steps=0, normalise=False, in_place=False):
+    """Activation maximisation with one thing changed."""
+
+    def maximise_channel(model, layer, channel, start, lam, steps, lr):
+        head = model.features[:layer + 2] if after_relu else model.features[:layer + 1]
+        image = start if in_place else (torch.zeros_like(start) if from_zero else start.detach().clone())
+        image.requires_grad_(True)
+        for _ in range(steps + extra_steps):
+            maps = head(image)[0] if whole_layer else head(image)[0, channel]
+            activation = maps.sum() if reduce == "sum" else maps.mean()
+            objective = activation - lam * penalty / 2 * (image ** 2).sum()
+            (gradient,) = torch.autograd.grad(objective, image)
+            if normalise:
+                gradient = gradient / gradient.norm().clamp(min=1e-12)
+            with torch.no_grad():
+                image += sign * lr * gradient
+        return image.detach()
+
+    return maximise_channel
+
+
+def _mean_image_ascent(shift=True, add_back=1.0, penalise_image=False, from_mean=False, mean_colour=False,
+                       score=None, in_place=False):
+    """The class model with the mean image, with one thing changed."""
+
+    def class_model_with_mean(model, c, mean_image, lam, steps, lr):
+        mean = mean_image.mean(dim=(2, 3), keepdim=True).expand_as(mean_image) if mean_colour else mean_image
+        image = (mean.clone() if from_mean else torch.zeros_like(mean)).requires_grad_(True)
+        for _ in range(steps):
+            out = model(image + mean if shift else image)
+            s = (score(out) if score else out)[0, c]
+            penalised = image + mean if penalise_image else image
+            (gradient,) = torch.autograd.grad(s - lam * (penalised ** 2).sum(), image)
+            with torch.no_grad():
+                image += lr * gradient
+        if in_place:
+            with torch.no_grad():
+                mean_image += image
+            return mean_image.detach()
+        return image.detach() + add_back * mean
+
+    return class_model_with_mean
+
+
+CORRECT.update({
+    "test_occlusion": {"occlusion": ref.occlusion},
+    "test_class_averaged_saliency": {"class_averaged_saliency": ref.class_averaged_saliency},
+    "test_filter_images": {"filter_images": ref.filter_images},
+    "test_maximise_channel": {"maximise_channel": ref.maximise_channel},
+    "test_class_model_with_mean": {"class_model_with_mean": ref.class_model_with_mean},
+})
+
+MUTANTS.update({
+    "test_occlusion": {what: {"occlusion": function} for what, function in {
+        "sum of the drops (no mean over the covering windows)": _occlusion_variant(average=False),
+        "score after minus score before": _occlusion_variant(sign=-1.0),
+        "no window sticking out (border left uncovered)": _occlusion_variant(starts=_starts_inside),
+        "a window at every stride up to the last pixel": _occlusion_variant(starts=_starts_everywhere),
+        "one channel occluded at a time": _occlusion_variant(channel_wise=True),
+        "baseline ignored (always 0)": _occlusion_variant(baseline_used=False),
+        "softmax probability": _occlusion_variant(score=lambda out: out.softmax(1)),
+        "score summed over the batch": _occlusion_variant(batch_sum=True),
+        "occluded without a copy (X changed, windows accumulate)": _occlusion_variant(copy_input=False),
+    }.items()},
+    "test_class_averaged_saliency": {what: {"class_averaged_saliency": function} for what, function in {
+        "mean image not added (the network sees centred images)": _saliency_variant(shift=False),
+        "saliency of the class's average image": _saliency_variant(of_average=True),
+        "gradients averaged before the absolute value": _saliency_variant(gradient_average=True),
+        "each image explained for its predicted class": _saliency_variant(predicted=True),
+        "divided by the number of all images": _saliency_variant(over_all=True),
+        "rows in the order the labels first appear": _saliency_variant(first_appearance=True),
+        "signed gradient": _saliency_variant(signed=True),
+        "NaN for a class without images": _saliency_variant(empty_nan=True),
+    }.items()},
+    "test_filter_images": {what: {"filter_images": function} for what, function in {
+        "one minimum and maximum for all filters": filters_global,
+        "each channel scaled on its own": filters_per_channel,
+        "raw weights": filters_raw,
+        "scaled by the largest |w| around 0.5": filters_symmetric,
+        "channels last": filters_channels_last,
+        "weights of the model scaled in place": filters_in_place,
+    }.items()},
+    "test_maximise_channel": {what: {"maximise_channel": function} for what, function in {
+        "sum over positions instead of the mean": _channel_ascent(reduce="sum"),
+        "activation after the ReLU": _channel_ascent(after_relu=True),
+        "mean of the whole layer": _channel_ascent(whole_layer=True),
+        "penalty gradient λI (factor 2 lost)": _channel_ascent(penalty=1.0),
+        "start ignored (from zero)": _channel_ascent(from_zero=True),
+        "gradient descent": _channel_ascent(sign=-1.0),
+        "one step too many": _channel_ascent(extra_steps=1),
+        "normalised steps": _channel_ascent(normalise=True),
+        "start image changed in place": _channel_ascent(in_place=True),
+    }.items()},
+    "test_class_model_with_mean": {what: {"class_model_with_mean": function} for what, function in {
+        "mean image not added back": _mean_image_ascent(add_back=0.0),
+        "mean image subtracted": _mean_image_ascent(add_back=-1.0),
+        "score of I, not of I + m": _mean_image_ascent(shift=False),
+        "penalty on the whole image I + m": _mean_image_ascent(penalise_image=True),
+        "ascent started at the mean image": _mean_image_ascent(from_mean=True),
+        "mean colour instead of the mean image": _mean_image_ascent(mean_colour=True),
+        "softmax probability": _mean_image_ascent(score=lambda out: out.softmax(1)),
+        "mean image changed in place": _mean_image_ascent(in_place=True),
+    }.items()},
+})

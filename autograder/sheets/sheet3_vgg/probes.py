@@ -182,3 +182,63 @@ def test_class_model(challenge, class_model):
 def test_saturation(challenge, saturation):
     return {f"point_{k}": call(saturation, "saturation", float(i1), float(i2))
             for k, (i1, i2) in enumerate(challenge["points"])}
+
+
+# --- Lecture methods: occlusion, class-averaged saliency, filter visualisation, mean image
+
+
+def test_occlusion(challenge, occlusion):
+    model = _vgg(challenge)
+    results = {}
+    for case in _cases(challenge, "c"):
+        X = _tensor(challenge["X"])
+        size, stride = int(challenge[f"size_{case}"]), int(challenge[f"stride_{case}"])
+        c, baseline = int(challenge[f"c_{case}"]), float(challenge[f"baseline_{case}"])
+        results[f"R_{case}"] = call(occlusion, "occlusion", model, X, c, size, stride, baseline)
+        results[f"X_after_{case}"] = X
+    results["outputs_after"] = _outputs_or_none(model, _tensor(challenge["X"]))
+    return results
+
+
+def test_class_averaged_saliency(challenge, class_averaged_saliency):
+    model = _vgg(challenge)
+    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
+    labels = challenge["labels"].astype(int)
+    result = call(class_averaged_saliency, "class_averaged_saliency", model, centred, labels, mean_image,
+                  int(challenge["n_classes"]))
+    return {"maps": result, "centred_after": centred, "mean_image_after": mean_image}
+
+
+def test_filter_images(challenge, filter_images):
+    model = _vgg(challenge)
+    result = call(filter_images, "filter_images", model)
+    return {"filters": result, "parameters_after": list(model.state_dict().values())}
+
+
+def test_maximise_channel(challenge, maximise_channel):
+    model = _vgg(challenge)
+    results = {}
+    for case in _cases(challenge, "layer"):
+        start = _tensor(challenge[f"start_{case}"])
+        arguments = (int(challenge[f"layer_{case}"]), int(challenge[f"channel_{case}"]), start,
+                     float(challenge[f"lam_{case}"]), int(challenge[f"steps_{case}"]), float(challenge[f"lr_{case}"]))
+        results[f"image_{case}"] = call(maximise_channel, "maximise_channel", model, *arguments)
+        results[f"start_after_{case}"] = start
+    results["parameters_after"] = list(model.state_dict().values())
+    return results
+
+
+def test_class_model_with_mean(challenge, class_model_with_mean):
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 4)).double()
+    linear.load_state_dict({"1.weight": _tensor(challenge["linear.weight"]), "1.bias": _tensor(challenge["linear.bias"])})
+    models = {"linear": linear.eval(), "vgg": _vgg(challenge, "vgg.")}
+    results = {}
+    for name, model in models.items():
+        mean_image = _tensor(challenge[f"{name}_mean"])
+        c, lam = int(challenge[f"{name}_c"]), float(challenge[f"{name}_lam"])
+        steps, lr = int(challenge[f"{name}_steps"]), float(challenge[f"{name}_lr"])
+        results[f"{name}_image"] = call(class_model_with_mean, "class_model_with_mean", model, c, mean_image,
+                                        lam, steps, lr)
+        results[f"{name}_mean_after"] = mean_image
+        results[f"{name}_parameters_after"] = list(model.state_dict().values())
+    return results

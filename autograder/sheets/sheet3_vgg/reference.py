@@ -88,6 +88,48 @@ def _ratio_and_output(z, p, relu):
     return out, ratio
 
 
+class _Geometry:
+    """Stride, padding and dilation of a convolution, and how to run its input gradient.
+
+    For a stride-1 convolution the input gradient (a transposed convolution) equals an
+    ordinary convolution of the output signal with the weights transposed and flipped,
+    padded by ``dilation · (kernel − 1) − padding``.  oneDNN runs that forward
+    convolution faster on the CPU than its own input-gradient kernel (measured 10–15 %
+    on VGG-16's layers), so the LRP layers use it where it applies.
+    """
+
+    def __init__(self, conv):
+        if conv.groups != 1 or isinstance(conv.padding, str):
+            raise ValueError("the LRP layers support ungrouped convolutions with numeric padding (as in VGG)")
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        kernel = conv.kernel_size
+        self.flipped_padding = tuple(d * (k - 1) - p for d, k, p in zip(self.dilation, kernel, self.padding))
+        self.as_forward = all(s == 1 for s in self.stride) and min(self.flipped_padding) >= 0
+
+    def forward(self, X, weight, bias=None):
+        return F.conv2d(X, weight, bias, self.stride, self.padding, self.dilation)
+
+    def input_gradient(self, shape, weight, flipped_weight, signal):
+        """∂/∂input of Σ signal · conv_weight(input), for an input of ``shape``."""
+        if self.as_forward:
+            return F.conv2d(signal, flipped_weight, None, 1, self.flipped_padding, self.dilation)
+        return torch.nn.grad.conv2d_input(shape, weight, signal, self.stride, self.padding, self.dilation)
+
+
+def _flipped(weight):
+    """Weights (out, in, h, w) of the transposed convolution written as a convolution."""
+    return weight.transpose(0, 1).flip(2, 3).contiguous()
+
+
+def _ratio_and_output(z, p, relu):
+    """The output of the layer (z, or relu(z) when a ReLU is fused) and [output / p]_cst,
+    the factor of the backward signal.  p = 0 only where nothing flows: the factor is 0
+    there.  With the ReLU fused the factor is 0 where z <= 0, the ReLU's own gradient."""
+    out = z.clamp(min=0) if relu else z.clone()  # a tensor of its own: later layers may work in place
+    ratio = torch.div(out, p).nan_to_num_(0.0, 0.0, 0.0)
+    return out, ratio
+
+
 class _GammaConvFunction(torch.autograd.Function):
     """Forward: z = conv_w(a) and p = conv_{w'}(a) in one convolution with the two weight
     sets stacked; returns z (or relu(z)).  Backward: w'ᵀ(g · z/p), the gradient of
@@ -499,3 +541,90 @@ def twice_relu_net_from_arrays(arrays, case, dtype=torch.float64):
     net.load_state_dict({name: torch.as_tensor(np.asarray(arrays[f"{name}_{case}"]), dtype=dtype)
                          for name in net.state_dict()})
     return net.eval()
+
+
+# --- Lecture methods: occlusion, class-averaged saliency, filter visualisation, mean image
+#
+# References of the four methods of the lecture added at the end of the sheet, written
+# plainly (loops over window positions and steps) and in the dtype of their inputs, so
+# that the checks can run them in float64.
+
+
+def window_starts(length: int, size: int, stride: int) -> list:
+    """Upper-left corners of the occlusion windows along one axis: 0, s, 2s, … up to the
+    first start whose window reaches the border, ceil((length − size)/stride) + 1 starts
+    in all; the last window may stick out and is cut at the border (as in Captum)."""
+    if not 0 < size <= length or not 0 < stride <= size:
+        raise ValueError(f"need 0 < stride ≤ size ≤ length, got stride {stride}, size {size}, length {length}")
+    count = -(-(length - size) // stride) + 1
+    return [j * stride for j in range(count)]
+
+
+@torch.no_grad()
+def occlusion(model, X, c, size, stride, baseline=0.0):
+    """Occlusion (Zeiler & Fergus, 2014): a size×size window over all channels is set to
+    ``baseline`` at every position of :func:`window_starts`; each input dimension gets the
+    mean drop f_c(x) − f_c(x with the window occluded) over the windows that cover it."""
+    X = X.detach()
+    N, _, height, width = X.shape
+    score = model(X)[:, c]
+    total = torch.zeros_like(X)
+    count = torch.zeros_like(X)
+    for top in window_starts(height, size, stride):
+        for left in window_starts(width, size, stride):
+            occluded = X.clone()
+            occluded[:, :, top:top + size, left:left + size] = baseline
+            drop = score - model(occluded)[:, c]
+            total[:, :, top:top + size, left:left + size] += drop[:, None, None, None]
+            count[:, :, top:top + size, left:left + size] += 1
+    return total / count
+
+
+def class_averaged_saliency(model, centred, labels, mean_image, n_classes):
+    """Row k: the mean over the images of class k of Simonyan's saliency map for class k,
+    taken for the network on centred images, f̃(I) = f(I + m); zeros for a class without
+    images.  Shape (n_classes, H, W)."""
+    labels = np.asarray(labels)
+    _, _, height, width = centred.shape
+    result = torch.zeros((n_classes, height, width), dtype=centred.dtype)
+    for k in range(n_classes):
+        chosen = np.flatnonzero(labels == k)
+        maps = [saliency(model, centred[n:n + 1] + mean_image, k)[0] for n in chosen]
+        if maps:
+            result[k] = torch.stack(maps).mean(0)
+    return result
+
+
+def filter_images(model):
+    """The filters of the first convolution as images: each filter (all its channels)
+    scaled to [0, 1] by its own minimum and maximum; shape (out, in, k, k)."""
+    weight = model.features[first_conv(model)].weight.detach()
+    flat = weight.reshape(len(weight), -1)
+    low = flat.min(1).values[:, None, None, None]
+    high = flat.max(1).values[:, None, None, None]
+    return (weight - low) / (high - low)
+
+
+def maximise_channel(model, layer, channel, start, lam, steps, lr):
+    """Activation maximisation: ``steps`` steps of gradient ascent from ``start`` on
+    mean_ij a_{channel,ij}(I) − λ‖I‖², with a the output of ``model.features[layer]``."""
+    head = model.features[:layer + 1]
+    image = start.detach().clone()
+    for _ in range(steps):
+        image.requires_grad_(True)
+        objective = head(image)[0, channel].mean() - lam * (image ** 2).sum()
+        (gradient,) = torch.autograd.grad(objective, image)
+        image = (image + lr * gradient).detach()
+    return image
+
+
+def class_model_with_mean(model, c, mean_image, lam, steps, lr):
+    """Simonyan's class model for a network on centred images: gradient ascent on
+    S_c(I + m) − λ‖I‖² from I = 0, then the mean image m added back: returns I* + m."""
+    image = torch.zeros_like(mean_image)
+    for _ in range(steps):
+        image.requires_grad_(True)
+        objective = model(image + mean_image)[0, c] - lam * (image ** 2).sum()
+        (gradient,) = torch.autograd.grad(objective, image)
+        image = (image + lr * gradient).detach()
+    return image + mean_image
