@@ -287,33 +287,44 @@ def _read(tree, symbols: Mapping, name: str):
     try:
         with time_budget():
             value = reader.answer(tree)
+            entries = list(value) if isinstance(value, sympy.MatrixBase) else [value]
+            if any(entry.has(*_INFINITIES) for entry in entries):
+                raise GradingError(f"{name} contains an infinite or undefined value (a division by zero?)")
+            degrees: dict = {}
+            if max(_degree(entry, degrees) for entry in entries) > MAX_DEGREE:
+                raise GradingError(f"{name} has powers of a far higher degree than any answer of this course: "
+                                   "simplify it first")
     except OutOfTime:
         raise GradingError(_out_of_time_message(name)) from None
-    except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as error:
+    except GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - sympy refusing to build a node: the tree is not an answer
         raise GradingError(f"{name} could not be read as a sympy expression ({type(error).__name__})") from None
-    entries = list(value) if isinstance(value, sympy.MatrixBase) else [value]
-    if any(entry.has(*_INFINITIES) for entry in entries):
-        raise GradingError(f"{name} contains an infinite or undefined value (a division by zero?)")
-    if max(_degree(entry) for entry in entries) > MAX_DEGREE:
-        raise GradingError(f"{name} has powers of a far higher degree than any answer of this course: "
-                           "simplify it first")
     return value, reader.inexact_decimals
 
 
-def _degree(expression) -> int:
+def _degree(expression, known: dict) -> int:
     """A bound on how many times the largest value of a symbol gets multiplied by itself
     when the expression is evaluated at a point (products add, powers multiply; a power
-    with symbols in its exponent counts 2⁶ per symbol: such symbols get small values)."""
+    with symbols in its exponent counts 2⁶ per symbol: such symbols get small values).
+    ``known`` holds the degrees of the subexpressions already seen."""
+    if expression in known:
+        return known[expression]
     if not expression.args:
-        return 1
-    if type(expression) is sympy.Pow:
+        degree = 1
+    elif type(expression) is sympy.Pow:
         base, exponent = expression.args
         if exponent.is_Rational:
-            return abs(exponent.p) * _degree(base)
-        return _degree(base) * 2 ** (SMALL_NUMERATOR_BITS * len(exponent.free_symbols)) * _degree(exponent)
-    if type(expression) is sympy.Mul:
-        return sum(_degree(argument) for argument in expression.args)
-    return max(_degree(argument) for argument in expression.args)
+            degree = abs(exponent.p) * _degree(base, known)
+        else:
+            degree = (_degree(base, known) * 2 ** (SMALL_NUMERATOR_BITS * len(exponent.free_symbols))
+                      * _degree(exponent, known))
+    elif type(expression) is sympy.Mul:
+        degree = sum(_degree(argument, known) for argument in expression.args)
+    else:
+        degree = max(_degree(argument, known) for argument in expression.args)
+    known[expression] = degree
+    return degree
 
 
 def decode(tree, symbols: Mapping[str, sympy.Symbol], *, name: str = "your answer"):
@@ -552,9 +563,14 @@ def check_tree(
 ):
     """:func:`decode` the tree, then :func:`assert_equivalent`; the message of a wrong
     answer written with decimal fractions adds a hint about exact numbers."""
-    answer, inexact_decimals = _read(tree, symbols, name)
+    inexact_decimals = False
     try:
-        assert_equivalent(answer, reference, symbols, shape=shape, name=name, substitutions=substitutions, seed=seed)
+        with time_budget():  # one budget for reading and deciding
+            answer, inexact_decimals = _read(tree, symbols, name)
+            assert_equivalent(answer, reference, symbols, shape=shape, name=name, substitutions=substitutions,
+                              seed=seed)
+    except OutOfTime:
+        raise GradingError(_out_of_time_message(name)) from None
     except GradingError as error:
         if not inexact_decimals:
             raise
