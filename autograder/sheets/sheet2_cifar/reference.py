@@ -11,6 +11,7 @@ Deep Taylor decomposition: G. Montavon, S. Lapuschkin, A. Binder, W. Samek, K.-R
 "Explaining nonlinear classification decisions with deep Taylor decomposition",
 Pattern Recognition 65 (2017), z⁺ rule (Sec. 4.1) and z^B rule (Sec. 4.3).
 """
+import contextlib
 import copy
 
 import numpy as np
@@ -214,17 +215,32 @@ def reference_relevance(params, X, R):
     return zb_rule(conv_inputs[0], np.asarray(params[0][0], dtype=np.float64), R)
 
 
-def training_scores(params, X):
-    """Scores of conv-ReLU-pool-…-conv (the trained network: no ReLU on top) in PyTorch,
-    float64, from NHWC weights ``params = [(W, B), ...]`` that are leaf tensors."""
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run PyTorch on one thread: on these tiny tensors further threads only wait for one
+    another (and for other processes), which can make a step a thousand times slower."""
     import torch
 
-    x = torch.as_tensor(np.asarray(X, dtype=np.float64).transpose(0, 3, 1, 2))
-    for k, (W, B) in enumerate(params):
-        x = torch.nn.functional.conv2d(x, W.permute(3, 2, 0, 1), B)
-        if k < len(params) - 1:
-            x = torch.nn.functional.avg_pool2d(torch.relu(x), 2) * 4
-    return x.flatten(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def training_scores(params, X):
+    """Scores of conv-ReLU-pool-…-conv (the trained network: no ReLU on top) in PyTorch,
+    float64, from NHWC weights ``params = [(W, B), ...]`` given as tensors."""
+    import torch
+
+    with _one_torch_thread():
+        x = torch.as_tensor(np.asarray(X, dtype=np.float64).transpose(0, 3, 1, 2))
+        for k, (W, B) in enumerate(params):
+            x = torch.nn.functional.conv2d(x, W.permute(3, 2, 0, 1), B)
+            if k < len(params) - 1:
+                x = torch.nn.functional.avg_pool2d(torch.relu(x), 2) * 4
+        return x.flatten(1)
 
 
 def sgd_step(params, X, T, lr):
@@ -234,8 +250,9 @@ def sgd_step(params, X, T, lr):
 
     leaves = [(torch.tensor(np.asarray(W, dtype=np.float64), requires_grad=True),
                torch.tensor(np.asarray(B, dtype=np.float64), requires_grad=True)) for W, B in params]
-    scores = training_scores(leaves, X)
-    with_default = torch.cat([torch.zeros(len(scores), 1, dtype=torch.float64), scores], dim=1)
-    labels = torch.as_tensor(np.asarray(T).reshape(len(T), -1).argmax(axis=1) + 1)
-    torch.nn.functional.cross_entropy(with_default, labels).backward()
+    with _one_torch_thread():
+        scores = training_scores(leaves, X)
+        with_default = torch.cat([torch.zeros(len(scores), 1, dtype=torch.float64), scores], dim=1)
+        labels = torch.as_tensor(np.asarray(T).reshape(len(T), -1).argmax(axis=1) + 1)
+        torch.nn.functional.cross_entropy(with_default, labels).backward()
     return [((W - lr * W.grad).detach().numpy(), (B - lr * B.grad).detach().numpy()) for W, B in leaves]
