@@ -33,14 +33,18 @@ otherwise; fixed seed):
 A symbol that appears in an exponent (``a1**gamma``) gets small values instead (p < 2⁶,
 q < 2⁴), since a 20-bit value there would raise numbers to the millionth power.
 
-For a difference that is a rational function of the symbols (all vector answers, and
-every answer once logs are split), a nonzero difference whose numerator has total
-degree D vanishes at one such point with probability at most D/82025 (Schwartz–Zippel:
-there are 82 025 primes below 2²⁰, so each coordinate takes any one value with
-probability at most 1/82 025), so the probability of accepting it is at most
-(D/82025)^POINTS: below 10⁻¹⁷ for D ≤ 100.  A difference that
-is nonzero only on a thin region (a Piecewise branch on a set of measure 0) can escape
-random points, which is why the checks compare on the region asked for (e.g. a₂ = a₁).
+**How sure an acceptance is.**  Exactness makes a rejection certain: it names a point
+where the difference is provably not 0.  An acceptance is a random test.  When the
+difference is a rational function of the symbols (the vector answers and the relevance
+closed forms of sheet 1), a nonzero one whose numerator has total degree D vanishes at
+one such point with probability at most D/82025 (Schwartz–Zippel: there are 82 025
+primes below 2²⁰, so each coordinate takes any one value with probability at most
+1/82 025), so it is accepted with probability at most (D/82025)^POINTS, below 10⁻¹⁷ for
+D ≤ 100.  No such bound is claimed for differences with logs, exponentials, Max or
+Piecewise; they are tested at the same points, and a wrong answer would have to vanish
+exactly at all of them.  A difference that is nonzero only on a thin region (a Piecewise
+branch on a set of measure 0) can escape random points, which is why the checks compare
+on the region asked for (e.g. a₂ = a₁).
 
 Everything runs under a time budget (:data:`BUDGET_SECONDS`, a ``SIGALRM`` timer when
 called in the main thread; the previous handler and timer are restored afterwards): an

@@ -318,6 +318,10 @@ def test_check_tree_refuses_what_decode_refuses_and_asks_for_the_right_kind():
 def test_reader_and_writer_share_their_limits():
     assert (sympy_tree.MAX_NODES, sympy_tree.MAX_DEPTH, sympy_tree.MAX_DIGITS) == (
         symbolic.MAX_NODES, symbolic.MAX_DEPTH, symbolic.MAX_DIGITS)
+    largest = sympy.Integer(10**sympy_tree.MAX_DIGITS - 1)
+    assert round_trip(-largest * a1) == -largest * a1
+    with pytest.raises(NotAnExpression, match="digits"):
+        sympy_tree.encode(largest + 1)
 
 
 # --------------------------------------------------------------------------------------

@@ -155,9 +155,10 @@ def _branch(pair, counter: list, depth: int):
 
 
 def _digits(number: int) -> str:
-    if number.bit_length() > MAX_DIGITS * 3.32:
+    text = str(number) if number.bit_length() <= 4 * MAX_DIGITS else ""  # str() of a huge int is slow
+    if not text or len(text.lstrip("-")) > MAX_DIGITS:
         raise NotAnExpression(f"Integer (a number with more than {MAX_DIGITS} digits)")
-    return str(number)
+    return text
 
 
 def _float(node):
