@@ -198,7 +198,8 @@ REFUSED = {
     "nodes": (sympy.Add(*[a1**k for k in range(2, 7002)]), "nodes"),
     "levels": (None, "levels"),  # built in the test: exp(exp(...(a1)))
     "list": ([a1, a2], "Matrix"),
-    "int": (3, "not one of"),
+    "int": (3, "sympy.Integer"),
+    "ndarray": (__import__("numpy").array([a1, a2]), "Matrix"),
 }
 
 
