@@ -12,6 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 
+#: Cells with this tag only illustrate (plots, comparisons, timings): the grader does not run
+#: them, since no answer and no probe depends on them (tests/test_pipeline.py checks that).
+SKIPPED_WHEN_GRADING = "skip-when-grading"
+
 #: Submissions larger than these are refused before anything parses them.
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_SHEET_FOLDER_BYTES = 50 * 2**20

@@ -5,7 +5,8 @@ nbclient, since ``autograder`` does not exist in there).
     python executor.py EXECUTION.json
 
 The settings file names the notebook, where to write the executed copy and a status
-file, the per-cell timeout, the wall-clock budget and the probe's answer folder.  Cells
+file, the per-cell timeout, the wall-clock budget, the probe's answer folder and the tag
+of the cells that only illustrate and are not run.  Cells
 run in order with errors allowed (a failing answer cell does not stop the notebook); a
 cell that runs too long is interrupted.  When a cell ends the kernel itself
 (``os._exit``, a crash, the job's memory limit), the notebook is run again from the top
@@ -22,9 +23,13 @@ import shutil
 import sys
 import time
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+# jsonschema (imported by nbformat) loads rfc3987_syntax when it is installed, which
+# compiles a grammar for seconds of CPU; notebooks never need its IRI checks.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import DeadKernelError  # noqa: E402
 
 SKIPPED_SOURCE = ("raise RuntimeError('the grader skipped this cell: it ended the kernel "
                   "(os._exit, a crash or the memory limit) when it ran')")
@@ -59,6 +64,7 @@ def execute(settings: dict) -> dict:
         _clear(settings["answers"])
         run = nbformat.from_dict(json.loads(json.dumps(notebook)))
         client = NotebookClient(run, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
+                                skip_cells_with_tag=settings["skip_tag"],
                                 kernel_name="python3", startup_timeout=120, record_timing=False,
                                 resources={"metadata": {"path": settings["workdir"]}},
                                 on_cell_start=remember)

@@ -296,7 +296,8 @@ class CourseRecords:
         elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             import fcntl
 
-            with open(f"{url.database}.lock", "w") as handle:
+            database = Path(url.database)
+            with open(database.parent / f".{database.name}.lock", "w") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     yield
@@ -329,6 +330,9 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 '''
         path = self.out / "nbgrader_config.py"
         _write_atomically(path, text)
+        # An empty exchange: this course hands out and collects sheets by other means, and
+        # formgrader warns on every page when the folder is missing.
+        (self.out / "exchange").mkdir(exist_ok=True)
         return path
 
     def prepare(self, sheets) -> dict:

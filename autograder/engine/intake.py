@@ -63,7 +63,7 @@ def discover(submissions: Path, staging: Path) -> dict:
     students: dict = {}
     with os.scandir(submissions) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.startswith(".") and entry.name not in (".", ".."):
+            if entry.name in SKIPPED_NAMES:  # a hidden folder or zip (even "...zip") is refused, never skipped unseen
                 continue
             name = entry.name[:-4] if entry.name.endswith(".zip") else entry.name
             if entry.is_symlink():

@@ -18,14 +18,19 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import nbformat
-from nbgrader import utils as nbgrader_utils
+# jsonschema (imported by nbformat) loads rfc3987_syntax when it is installed, which
+# compiles a grammar for seconds of CPU; notebooks never need its IRI checks.
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from autograder.course import CODE_STUB, TEXT_STUB
+import nbformat  # noqa: E402
+from nbgrader import utils as nbgrader_utils  # noqa: E402
+
+from autograder.course import CODE_STUB, SKIPPED_WHEN_GRADING, TEXT_STUB  # noqa: E402
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
@@ -167,11 +172,20 @@ def _differs(cell, reference) -> bool:
 
 
 def with_probes(repaired, sheet_plan: SheetPlan):
-    """The notebook the sandbox runs: every autograded test cell with its probe call."""
+    """The notebook the sandbox runs: every autograded test cell with its probe call, and
+    the release's illustration cells (tagged ``SKIPPED_WHEN_GRADING``) marked to be
+    skipped — only where the student left such a cell exactly as released; the student's
+    own tags count for nothing."""
     notebook = copy.deepcopy(repaired)
+    illustrations = {cell.source.strip() for cell in sheet_plan.release.cells
+                     if cell.cell_type == "code" and SKIPPED_WHEN_GRADING in cell.metadata.get("tags", [])}
     for cell in notebook.cells:
         if is_autograded_test(cell) and grade_id(cell) in sheet_plan.probe_sources:
             cell.source = sheet_plan.probe_sources[grade_id(cell)]
+        tags = [tag for tag in cell.metadata.get("tags", []) if tag != SKIPPED_WHEN_GRADING]
+        if cell.cell_type == "code" and cell.source.strip() in illustrations:
+            tags.append(SKIPPED_WHEN_GRADING)
+        cell.metadata["tags"] = tags
     return notebook
 
 

@@ -75,6 +75,7 @@ class Outcome:
     output: str
     seconds: float
     timed_out: bool = False
+    cpu_seconds: float = 0.0  # user + system time of every process of the job (where a cgroup measures it)
     memory_peak_bytes: int = 0
     memory_limit_hit: bool = False
     notes: list = field(default_factory=list)
@@ -143,6 +144,10 @@ class _JobGroup:
                 swap.write_text(str(memory_bytes))
             self.paths[1].mkdir(parents=True)
             (self.paths[1] / "pids.max").write_text(str(processes))
+            accounting = CGROUP_V1 / "cpuacct"
+            if os.access(accounting, os.W_OK):  # only measures: the job's CPU time
+                self.paths.append(accounting / GROUP / name)
+                self.paths[2].mkdir(parents=True)
         elif kind == "cgroup v2":
             parent = CGROUP_V2 / GROUP
             parent.mkdir(exist_ok=True)
@@ -171,6 +176,14 @@ class _JobGroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
+
+    def cpu_seconds(self) -> float:
+        if self.kind == "cgroup v1" and len(self.paths) > 2:
+            return int((self.paths[2] / "cpuacct.usage").read_text()) / 1e9
+        if self.kind == "cgroup v2":
+            stat = dict(line.split() for line in (self.paths[0] / "cpu.stat").read_text().splitlines())
+            return int(stat.get("usage_usec", 0)) / 1e6
+        return 0.0
 
     def memory_report(self) -> tuple[int, bool]:
         """(peak bytes, whether the limit was hit)."""
@@ -287,6 +300,7 @@ def run(command: list, *, binds: list, cwd: str, environment: dict, uid: int | N
         log.close()
         if group is not None:
             outcome.memory_peak_bytes, outcome.memory_limit_hit = group.memory_report()
+            outcome.cpu_seconds = group.cpu_seconds()
             group.remove()
     outcome.seconds = time.monotonic() - started
     return outcome

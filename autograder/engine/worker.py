@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import sheets
-from autograder.course import ROOT
+from autograder.course import ROOT, SKIPPED_WHEN_GRADING
 from autograder.engine import challenges, notebooks, sandbox
 from autograder.engine.jobs import CellResult, CellStatus, Job, JobResult, Status
 
@@ -113,6 +113,7 @@ def _grade(job: Job, result: JobResult):
         clock = time.monotonic()
         outcome = _execute(job, folders, uid, isolated)
         result.seconds["run"] = round(time.monotonic() - clock, 2)
+        result.seconds["run_cpu"] = round(outcome.cpu_seconds, 2)
         if outcome.memory_limit_hit:
             result.notes.append(f"the job reached its memory limit ({job.limits.memory_gb:g} GB)")
         answer_files = {test: _answer_files(folders["answers"], test) for test in tests}
@@ -173,7 +174,8 @@ def _lay_out(base: Path, job: Job, runnable, parts, secret: bytes, tests: list, 
     settings = {"notebook": str(inside["work"] / f"{job.sheet}.ipynb"), "workdir": str(inside["work"]),
                 "output": str(inside["output"] / "executed.ipynb"), "status": str(inside["output"] / "status.json"),
                 "answers": str(inside["answers"]), "cell_timeout": job.limits.cell_timeout,
-                "budget_seconds": max(10, job.limits.timeout - 15), "attempts": ATTEMPTS}
+                "budget_seconds": max(10, job.limits.timeout - 15), "attempts": ATTEMPTS,
+                "skip_tag": SKIPPED_WHEN_GRADING}
     (folders["probe"] / "execution.json").write_text(json.dumps(settings))
     for path in [folders["probe"], *folders["probe"].rglob("*")]:
         if path != folders["answers"] and path.parent != folders["answers"]:
