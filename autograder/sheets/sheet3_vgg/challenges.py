@@ -214,21 +214,6 @@ def test_occlusion(rng):
     return challenge
 
 
-def test_class_averaged_saliency(rng):
-    """A small VGG, a mean image and nine centred images whose labels cover four of the
-    five classes (3, 2, 2 and 2 images) in a shuffled order."""
-    challenge = _vgg(rng)
-    present = rng.choice(CLASSES, size=4, replace=False)
-    labels = np.repeat(present, [3, 2, 2, 2])
-    while list(dict.fromkeys(labels.tolist())) == sorted(set(labels.tolist())):
-        labels = rng.permutation(labels)  # first appearances out of ascending order
-    challenge["labels"] = labels
-    challenge["mean_image"] = rng.uniform(-0.5, 0.5, (1, 3, SIZE, SIZE))
-    challenge["centred"] = _images(rng, len(labels)) - challenge["mean_image"]
-    challenge["n_classes"] = np.array(CLASSES)
-    return challenge
-
-
 def test_filter_images(rng):
     """A small VGG: its first convolution has four filters of 3×3×3 weights."""
     return _vgg(rng)
@@ -276,4 +261,19 @@ def test_class_model_with_mean(rng):
         "vgg_steps": np.array(rng.integers(10, 16)),
         "vgg_lr": np.array(rng.uniform(0.1, 0.3)),
     })
+    return challenge
+
+
+def test_class_averaged_saliency(rng):
+    """A small VGG, a mean image and nine centred images whose labels cover four of the
+    five classes (3, 2, 2 and 2 images) in a shuffled order."""
+    challenge = _vgg(rng)
+    present = rng.choice(CLASSES, size=4, replace=False)
+    labels = np.repeat(present, [3, 2, 2, 2])
+    while list(dict.fromkeys(labels.tolist())) == sorted(set(labels.tolist())):
+        labels = rng.permutation(labels)  # first appearances out of ascending order
+    challenge["labels"] = labels
+    challenge["mean_image"] = rng.uniform(-0.5, 0.5, (1, 3, SIZE, SIZE))
+    challenge["centred"] = _images(rng, len(labels)) - challenge["mean_image"]
+    challenge["n_classes"] = np.array(CLASSES)
     return challenge

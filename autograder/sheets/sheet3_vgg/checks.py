@@ -276,28 +276,6 @@ def test_occlusion(challenge, answer):
     _same_outputs(answer, "outputs_after", model, X, "occlusion")
 
 
-def test_class_averaged_saliency(challenge, answer):
-    """Row k is the mean of the saliency maps for class k of the images labelled k, taken
-    for the network on centred images (f(I + m)); zeros for a class without images; the
-    images and the mean image stay as they were."""
-    model = ref.vgg_from_arrays(challenge)
-    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
-    labels, n_classes = challenge["labels"].astype(int), int(challenge["n_classes"])
-    expected = ref.class_averaged_saliency(model, centred, labels, mean_image, n_classes)
-    what = (f"class_averaged_saliency(model, centred, labels, mean_image, n_classes={n_classes}) for "
-            f"{len(labels)} images with labels {labels.tolist()}")
-    maps = answer.array("maps", shape=tuple(expected.shape), what=what)
-    for k in range(n_classes):
-        count = int(np.sum(labels == k))
-        row = f"row {k} of {what} ({count} images of class {k})" if count else \
-            f"row {k} of {what} (no image of class {k}: the row should be zeros)"
-        _compare(maps[k], expected[k], row, 1e-9)
-    _unchanged(answer, "centred_after", challenge["centred"],
-               "class_averaged_saliency changed the centred images in place; work on copies")
-    _unchanged(answer, "mean_image_after", challenge["mean_image"],
-               "class_averaged_saliency changed the mean image in place; work on a copy")
-
-
 def test_filter_images(challenge, answer):
     """The first convolution's filters, each scaled to [0, 1] by its own minimum and
     maximum; the weights of the model stay as they were."""
@@ -373,3 +351,25 @@ def test_class_model_with_mean(challenge, answer):
     _unchanged(answer, "vgg_mean_after", challenge["vgg_mean"],
                "class_model_with_mean changed the mean image in place; add it to a copy")
     _model_unchanged(answer, "vgg_parameters_after", model, "class_model_with_mean")
+
+
+def test_class_averaged_saliency(challenge, answer):
+    """Row k is the mean of the saliency maps for class k of the images labelled k, taken
+    for the network on centred images (f(I + m)); zeros for a class without images; the
+    images and the mean image stay as they were."""
+    model = ref.vgg_from_arrays(challenge)
+    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
+    labels, n_classes = challenge["labels"].astype(int), int(challenge["n_classes"])
+    expected = ref.class_averaged_saliency(model, centred, labels, mean_image, n_classes)
+    what = (f"class_averaged_saliency(model, centred, labels, mean_image, n_classes={n_classes}) for "
+            f"{len(labels)} images with labels {labels.tolist()}")
+    maps = answer.array("maps", shape=tuple(expected.shape), what=what)
+    for k in range(n_classes):
+        count = int(np.sum(labels == k))
+        row = f"row {k} of {what} ({count} images of class {k})" if count else \
+            f"row {k} of {what} (no image of class {k}: the row should be zeros)"
+        _compare(maps[k], expected[k], row, 1e-9)
+    _unchanged(answer, "centred_after", challenge["centred"],
+               "class_averaged_saliency changed the centred images in place; work on copies")
+    _unchanged(answer, "mean_image_after", challenge["mean_image"],
+               "class_averaged_saliency changed the mean image in place; work on a copy")

@@ -200,15 +200,6 @@ def test_occlusion(challenge, occlusion):
     return results
 
 
-def test_class_averaged_saliency(challenge, class_averaged_saliency):
-    model = _vgg(challenge)
-    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
-    labels = challenge["labels"].astype(int)
-    result = call(class_averaged_saliency, "class_averaged_saliency", model, centred, labels, mean_image,
-                  int(challenge["n_classes"]))
-    return {"maps": result, "centred_after": centred, "mean_image_after": mean_image}
-
-
 def test_filter_images(challenge, filter_images):
     model = _vgg(challenge)
     result = call(filter_images, "filter_images", model)
@@ -242,3 +233,12 @@ def test_class_model_with_mean(challenge, class_model_with_mean):
         results[f"{name}_mean_after"] = mean_image
         results[f"{name}_parameters_after"] = list(model.state_dict().values())
     return results
+
+
+def test_class_averaged_saliency(challenge, class_averaged_saliency):
+    model = _vgg(challenge)
+    centred, mean_image = _tensor(challenge["centred"]), _tensor(challenge["mean_image"])
+    labels = challenge["labels"].astype(int)
+    result = call(class_averaged_saliency, "class_averaged_saliency", model, centred, labels, mean_image,
+                  int(challenge["n_classes"]))
+    return {"maps": result, "centred_after": centred, "mean_image_after": mean_image}

@@ -580,21 +580,6 @@ def occlusion(model, X, c, size, stride, baseline=0.0):
     return total / count
 
 
-def class_averaged_saliency(model, centred, labels, mean_image, n_classes):
-    """Row k: the mean over the images of class k of Simonyan's saliency map for class k,
-    taken for the network on centred images, f̃(I) = f(I + m); zeros for a class without
-    images.  Shape (n_classes, H, W)."""
-    labels = np.asarray(labels)
-    _, _, height, width = centred.shape
-    result = torch.zeros((n_classes, height, width), dtype=centred.dtype)
-    for k in range(n_classes):
-        chosen = np.flatnonzero(labels == k)
-        maps = [saliency(model, centred[n:n + 1] + mean_image, k)[0] for n in chosen]
-        if maps:
-            result[k] = torch.stack(maps).mean(0)
-    return result
-
-
 def filter_images(model):
     """The filters of the first convolution as images: each filter (all its channels)
     scaled to [0, 1] by its own minimum and maximum; shape (out, in, k, k)."""
@@ -628,3 +613,18 @@ def class_model_with_mean(model, c, mean_image, lam, steps, lr):
         (gradient,) = torch.autograd.grad(objective, image)
         image = (image + lr * gradient).detach()
     return image + mean_image
+
+
+def class_averaged_saliency(model, centred, labels, mean_image, n_classes):
+    """Row k: the mean over the images of class k of Simonyan's saliency map for class k,
+    taken for the network on centred images, f̃(I) = f(I + m); zeros for a class without
+    images.  Shape (n_classes, H, W)."""
+    labels = np.asarray(labels)
+    _, _, height, width = centred.shape
+    result = torch.zeros((n_classes, height, width), dtype=centred.dtype)
+    for k in range(n_classes):
+        chosen = np.flatnonzero(labels == k)
+        maps = [saliency(model, centred[n:n + 1] + mean_image, k)[0] for n in chosen]
+        if maps:
+            result[k] = torch.stack(maps).mean(0)
+    return result
