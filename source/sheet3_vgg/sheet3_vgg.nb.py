@@ -25,13 +25,34 @@
 #
 # **Which model.** The sheet works with two models through the same code:
 #
-# * torchvision's VGG-16 with ImageNet weights, when its weights are in your torch cache,
-#   together with an image of your own (set `IMAGE_PATH` below; class 483 is "castle");
+# * torchvision's VGG-16 with ImageNet weights: from your torch cache, or downloaded once
+#   (528 MB, with a progress bar) when your machine is online. It explains matplotlib's
+#   sample photo of Grace Hopper for ImageNet class 652, "military uniform", unless you
+#   name an image of your own in `IMAGE_PATH` below (for a photo of a castle, say, set
+#   `IMAGE_CLASS = 483`, "castle");
 # * otherwise the course's VGG-style CIFAR-10 network (torchvision's `VGG` class with three
 #   blocks of two convolutions, trained by `python -m utils.train_vgg`; its weights ship
 #   with the course), explained on CIFAR-10 test images.
 #
-# The cell below says which one is used. Nothing is downloaded. You will write code for
+# The cell below says which one is used. To keep the CIFAR-10 network on a machine that
+# is online, set the environment variable `COURSE_NO_DOWNLOAD=1` before starting Jupyter.
+# While the notebook is graded nothing is downloaded.
+#
+# **Where it runs.** `utils.device()` is the GPU when PyTorch sees one and the CPU
+# otherwise (the environment variable `COURSE_DEVICE=cpu` forces the CPU). The model and
+# the images are put there; write your functions so that they work on the device of the
+# tensors and the model they are given (create new tensors with `device=X.device`, or
+# with `torch.zeros_like(X)` and the like).
+#
+# **TF32.** Recent NVIDIA GPUs compute float32 convolutions by default in TF32, a format
+# with about three significant digits. A network's output hardly changes, but LRP divides
+# by many small denominators: on VGG-16, LRP by the gradient trick and Zennit's LRP
+# differed by 4–6 % with TF32 (and Integrated Gradients from Captum's by 4 %), against
+# 10⁻⁵ without it. This sheet checks that relevance is conserved and compares methods, so
+# the cell below turns TF32 off (`torch.backends.cudnn.allow_tf32` and
+# `torch.backends.cuda.matmul.allow_tf32`); on a CPU this changes nothing.
+#
+# You will write code for
 # thirteen tasks (40 points, checked automatically) and answer one question (2 points, read
 # by the instructors). When the notebook is graded it runs in *fast mode* (fewer images and
 # optimisation steps); the checks use their own small random networks.
@@ -49,27 +70,35 @@ from utils import vgg
 from utils.runmode import pick
 
 torch.manual_seed(0)
+device = utils.device()  # the GPU when there is one; COURSE_DEVICE=cpu forces the CPU
+# exact float32 on GPUs (see TF32 above): this sheet checks conservation and compares methods
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
-IMAGE_PATH = None  # e.g. "castle.jpg": an image of your own for the ImageNet VGG-16
+IMAGE_PATH = None  # an image of your own for VGG-16, e.g. "castle.jpg"; None: matplotlib's sample photo
+IMAGE_CLASS = None  # the ImageNet class explained in your image, e.g. 483 ("castle"); None: the predicted one
 
-loaded = None
-if IMAGE_PATH is not None:
-    try:
-        loaded = vgg.load_vgg("imagenet")  # the torch cache only; download=True would fetch the weights
-    except vgg.WeightsUnavailable as error:
-        print(error)
-if loaded is not None:
-    X = vgg.imagenet_image(IMAGE_PATH)
-    c = vgg.CASTLE
+# VGG-16 from the torch cache, or downloaded when the machine is online; else the CIFAR-10 VGG
+loaded = vgg.load_vgg("auto")
+model = loaded.model.to(device)
+if loaded.kind == "imagenet":
+    X = vgg.imagenet_image(vgg.sample_photo() if IMAGE_PATH is None else IMAGE_PATH).to(device)
+    if IMAGE_PATH is None:
+        c = vgg.MILITARY_UNIFORM  # Grace Hopper in uniform
+    elif IMAGE_CLASS is None:
+        with torch.no_grad():
+            c = int(model(X).argmax(1)[0])
+    else:
+        c = int(IMAGE_CLASS)
 else:
-    loaded = vgg.load_vgg("cifar")
     images, labels = vgg.cifar_test_images(100)
+    images = images.to(device)
     with torch.no_grad():
-        predicted = loaded.model(images).argmax(1).numpy()
+        predicted = model(images).argmax(1).cpu().numpy()
     first = int(numpy.flatnonzero(predicted == labels)[0])  # the first correctly classified image
     X, c = images[first:first + 1], int(labels[first])
-model = loaded.model
 print("Model:", loaded.description)
+print("Device:", device)
 print(f"Explaining class {c} ({loaded.classes[c]}) for an input of shape {tuple(X.shape)}")
 
 # %% [markdown]
@@ -427,7 +456,8 @@ for index, fmap in zip(_chosen, maps):
 # $$I^\star = \arg\max_I \; S_c(I) - \lambda \lVert I \rVert_2^2 .$$
 #
 # **Task.** Write `class_model(model, c, shape, lam, steps, lr)`: start from
-# $I = 0$ (a float32 tensor of shape `shape`), make `steps` plain gradient-ascent steps
+# $I = 0$ (a float32 tensor of shape `shape`, on the device of the model's parameters),
+# make `steps` plain gradient-ascent steps
 # $I \leftarrow I + \text{lr} \cdot \nabla_I \big(S_c(I) - \lambda \lVert I \rVert^2\big)$
 # with $S_c(I)$ = `model(I)[0, c]`, show a progress bar (`tqdm`) and return $I$. The
 # parameters of the model must not change.
@@ -435,7 +465,8 @@ for index, fmap in zip(_chosen, maps):
 # %% nbgrader={"grade": false, "grade_id": "class_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def class_model(model, c, shape, lam, steps, lr):
     ### BEGIN SOLUTION
-    image = torch.zeros(shape, requires_grad=True)
+    parameter = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    image = torch.zeros(shape, device=None if parameter is None else parameter.device, requires_grad=True)
     for _ in tqdm(range(steps), desc=f"class {c}", leave=False):
         objective = model(image)[0, c] - lam * (image ** 2).sum()
         (gradient,) = torch.autograd.grad(objective, image)
@@ -627,9 +658,10 @@ print(f"the {len(filters)} filters of the first convolution ({filters.shape[2]}�
 utils.images(filters, columns=16, value_range=(0, 1));
 
 # %% [markdown]
-# Most filters are colour blobs or oriented edges: the elementary patterns of the lower
-# layers. Deeper filters act on feature maps, not on colours, and cannot be drawn this
-# way. For them one looks instead for an input that excites a chosen channel $k$ of
+# A 3×3 filter can show little more than a colour and a direction of change, the
+# elementary patterns of the lower layers; larger first-layer filters (AlexNet's are
+# 11×11) show clear oriented edges and colour blobs. Deeper filters act on feature maps,
+# not on colours, and cannot be drawn this way. For them one looks instead for an input that excites a chosen channel $k$ of
 # layer $\ell$, with the recipe of the class model (Exercise 6): gradient ascent on the
 # input, regularised by the $L_2$ penalty $\lambda \lVert I \rVert_2^2$ that keeps the
 # image from growing without bound,
@@ -725,10 +757,15 @@ else:
 # %% nbgrader={"grade": false, "grade_id": "class_model_with_mean", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def class_model_with_mean(model, c, mean_image, lam, steps, lr):
     ### BEGIN SOLUTION
-    def centred_model(image):
-        return model(image + mean_image)
+    class CentredModel(torch.nn.Module):  # a module: class_model starts on the device of its parameters
+        def __init__(self):
+            super().__init__()
+            self.model = model
 
-    return class_model(centred_model, c, mean_image.shape, lam, steps, lr) + mean_image
+        def forward(self, image):
+            return self.model(image + mean_image)
+
+    return class_model(CentredModel(), c, mean_image.shape, lam, steps, lr) + mean_image
     ### END SOLUTION
 
 
@@ -832,6 +869,7 @@ vgg.comparison_panel(loaded.normalisation.to_pixels(X), panel);
 # %%
 if loaded.kind == "cifar":
     test_X, test_labels = vgg.cifar_test_images(pick(64, 8))
+    test_X = test_X.to(device)
     curves = {}
     for name, explain in (("Gradient×Input", lambda x, k: gradient_x_input(model, x, k)),
                           ("LRP", lambda x, k: lrp(lrpmodel, x, k, *loaded.normalisation.bounds(x))),
