@@ -661,10 +661,10 @@ utils.images(filters, columns=16, value_range=(0, 1));
 # A 3×3 filter can show little more than a colour and a direction of change, the
 # elementary patterns of the lower layers; larger first-layer filters (AlexNet's are
 # 11×11) show clear oriented edges and colour blobs. Deeper filters act on feature maps,
-# not on colours, and cannot be drawn this way. For them one looks instead for an input that excites a chosen channel $k$ of
-# layer $\ell$, with the recipe of the class model (Exercise 6): gradient ascent on the
-# input, regularised by the $L_2$ penalty $\lambda \lVert I \rVert_2^2$ that keeps the
-# image from growing without bound,
+# not on colours, and cannot be drawn this way. For them one looks instead for an input
+# that excites a chosen channel $k$ of layer $\ell$, with the recipe of the class model
+# (Exercise 6): gradient ascent on the input, regularised by the $L_2$ penalty
+# $\lambda \lVert I \rVert_2^2$ that keeps the image from growing without bound,
 #
 # $$I^\star = \arg\max_I \; \frac{1}{H'W'} \sum_{i, j} a^{(\ell)}_{k, ij}(I) - \lambda \lVert I \rVert_2^2 ,$$
 #
