@@ -305,3 +305,65 @@ def test_reference_full_marks_blank_zero_partly_wrong_between(graded, sheet):
     assert maximum > 0 and reference == maximum
     assert _auto_points(cells, "blank", sheet)[0] == 0
     assert 0 < _auto_points(cells, "partly_wrong", sheet)[0] < maximum
+
+
+def _statements(source: str) -> list:
+    """(names bound, names read) of each top-level statement of a cell, in order."""
+    import ast
+
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    statements = []
+    for statement in ast.parse(code).body:
+        bound, loaded = set(), set()
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name):
+                (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        statements.append((bound, loaded))
+    return statements
+
+
+def skipped_cells_feeding_later_cells(notebook) -> list:
+    """(cell index, names) of every run cell that reads a name whose latest binding is in a
+    cell the grader skips (tag ``SKIPPED_WHEN_GRADING``)."""
+    from autograder.course import SKIPPED_WHEN_GRADING
+
+    last_bound_by_skipped, problems = set(), []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        statements = _statements(cell.source)
+        if SKIPPED_WHEN_GRADING in cell.metadata.get("tags", []):
+            for bound, _ in statements:
+                last_bound_by_skipped |= bound
+            continue
+        read = set()
+        for bound, loaded in statements:
+            read |= loaded & last_bound_by_skipped
+            last_bound_by_skipped -= bound
+        if read:
+            problems.append((index, sorted(read)))
+    return problems
+
+
+@pytest.mark.parametrize("sheet", SHEETS)
+def test_cells_skipped_when_grading_feed_no_cell_that_runs(sheet):
+    """The grader does not run illustration cells; nothing it does run may read what they define."""
+    notebook = nbformat.read(ROOT / "source" / sheet / f"{sheet}.ipynb", as_version=4)
+    assert skipped_cells_feeding_later_cells(notebook) == []
+
+
+def test_the_skipped_cell_check_finds_a_name_defined_only_where_the_grader_skips():
+    from autograder.course import SKIPPED_WHEN_GRADING
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("model = make()\nx = 1"),
+        nbformat.v4.new_code_cell("y = model(x)", metadata={"tags": [SKIPPED_WHEN_GRADING]}),
+        nbformat.v4.new_code_cell("print(y)"),
+        nbformat.v4.new_code_cell("x = 2", metadata={"tags": [SKIPPED_WHEN_GRADING]}),
+        nbformat.v4.new_code_cell("x = 3\nprint(x)"),
+    ])
+    assert skipped_cells_feeding_later_cells(notebook) == [(2, ["y"])]
