@@ -30,6 +30,7 @@
 # training images, and the explanations use the parameters that ship with the course.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -51,7 +52,7 @@ print(f"{len(Xtrain)} training images, {len(Xtest)} test images of shape {Xtest.
 # %% [markdown]
 # The first 50 test images:
 
-# %%
+# %% tags=["skip-when-grading"]
 utils.images(Xtest[:50]);
 
 # %% [markdown]
@@ -197,7 +198,7 @@ _probe("sheet2_cifar", "test_trainingstep", trainingstep=trainingstep)
 # runs only a few iterations and dumps into a temporary folder, so that it does not
 # overwrite your parameters in `cnn/`.
 
-# %%
+# %% tags=["skip-when-grading"]
 iterations = pick(10000, 20)
 folder = pick("cnn", tempfile.mkdtemp())
 checkpoints = [10, 20, 40, 100, 200, 400, 1000, 2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 18000, 20000]
@@ -226,6 +227,7 @@ plt.grid(alpha=0.3);
 # CIFAR-10 training set). `md.trained_params()` makes that choice and returns the folder.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 params = md.trained_params("cnn")
 cnn = md.Network([
     md.Convolution(params / "c1-5x5x3x10"), md.ReLU(), md.Pooling(),
@@ -261,7 +263,7 @@ utils.heatmaps(S);
 # should keep the object and remove the rest. Each mask is the heatmap divided by its
 # largest value (negative relevance is dropped):
 
-# %%
+# %% tags=["skip-when-grading"]
 def masked(X, heatmaps):
     weights = numpy.maximum(0, heatmaps) / numpy.maximum(1e-12, heatmaps.max(axis=(1, 2), keepdims=True))
     return X * weights[..., None]
@@ -456,6 +458,7 @@ _probe("sheet2_cifar", "test_firstconvolution", FirstConvolution=FirstConvolutio
 # random network.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 names = ["c1-5x5x3x10", "c2-5x5x10x50", "c3-4x4x50x250", "c4-1x1x250x10"]
 dtd = Network([
     FirstConvolution(params / names[0]), ReLU(), Pooling(),
@@ -481,7 +484,7 @@ _probe("sheet2_cifar", "test_dtd", Network=Network, FirstConvolution=FirstConvol
 # %% [markdown]
 # The images masked with the DTD heatmaps:
 
-# %%
+# %% tags=["skip-when-grading"]
 utils.images(masked(X, D));
 
 
@@ -496,7 +499,7 @@ utils.images(masked(X, D));
 # pixels are removed in $2 \times 2$ blocks ranked by their summed relevance, and a
 # random order is the baseline.
 
-# %%
+# %% tags=["skip-when-grading"]
 def pixel_flipping(net, X, T, heatmaps, steps=pick(32, 8), block=2):
     """Mean class evidence after removing 0, 1/steps, ..., all of the blocks, most relevant first."""
     N, H, W, _ = X.shape
