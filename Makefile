@@ -16,7 +16,7 @@ export CIFAR10_ROOT := $(CURDIR)/$(CIFAR_CACHE)
 CIFAR_TARGET := $(CIFAR_CACHE)/cifar-10-batches-py/test_batch
 endif
 
-.PHONY: help demo test release lab bench test-browser clean
+.PHONY: help demo test release lab bench gpu-check test-browser clean
 
 help:
 	@echo "make demo          release, grade sample submissions, print the score table"
@@ -24,6 +24,7 @@ help:
 	@echo "make release       regenerate assignments/, solutions/ and dist/student-bundle.zip"
 	@echo "make lab           JupyterLab on the assignments"
 	@echo "make bench         benchmarks -> bench/results.json and bench/results.md"
+	@echo "make gpu-check     sheets 3 and 4 on a CUDA GPU against the CPU, Zennit and Captum; GPU rows -> bench/results.json"
 	@echo "make test-browser  the student flow in a real browser"
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
@@ -56,6 +57,9 @@ lab: $(STAMP)
 
 bench: $(STAMP) $(CIFAR_TARGET)
 	$(PY) -m bench
+
+gpu-check: $(STAMP)
+	$(PY) -m bench.gpu_check
 
 clean:
 	rm -rf grading demo dist .pytest_cache

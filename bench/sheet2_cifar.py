@@ -2,9 +2,13 @@
 
 Both sides start from the same weights, draw the same minibatches of 25 from the same
 training images, minimise the same error (softmax with a default class, mean over the
-minibatch) with plain SGD at learning rate 0.01, and run in float32 on the CPU with one
-thread each (OpenBLAS for NumPy, intra-op threads for PyTorch), in the same process,
-in alternating blocks of iterations (see :func:`run`).
+minibatch) with plain SGD at learning rate 0.01, and run in float32 on the CPU, in the
+same process, in alternating blocks of iterations (see :func:`measure`).
+
+Two rows: one thread on each side (OpenBLAS and :mod:`utils.modules`' own threads for
+NumPy, intra-op threads for PyTorch), timed in CPU seconds; and the default thread count
+of this machine on each side (PyTorch's default, the cores this process may use),
+timed in wall-clock seconds, since there the cores work side by side.
 
     python bench/sheet2_cifar.py [--iterations 10000]
 """
@@ -17,6 +21,7 @@ import torch
 
 from autograder.sheets.sheet2_cifar.reference import reference_buildcnn, reference_trainingstep
 from utils import cifar10
+from utils import modules as md
 from utils.cnn import from_modules
 
 ITERATIONS = 10000
@@ -80,51 +85,69 @@ def _relative_gap(net, model, X) -> float:
     return float((ours - peer).abs().max() / peer.abs().max())
 
 
+def measure(Xtrain, Ttrain, iterations, threads, seed=0, block=250) -> dict:
+    """Time both trainings with ``threads`` threads on each side, in alternating blocks
+    of ``block`` iterations, so that both see the same load on a shared machine.
+    Returns CPU and wall-clock seconds of each side and the gap after the warm-up."""
+    torch.set_num_threads(threads)
+    _openblas_threads(threads)
+    md.set_threads(threads)
+    net = reference_buildcnn(np.random.default_rng(seed))
+    model = from_modules(net)
+    X_torch = torch.from_numpy(np.ascontiguousarray(Xtrain.transpose(0, 3, 1, 2)))
+    labels = torch.from_numpy(Ttrain.reshape(len(Ttrain), -1).argmax(axis=1))
+    trainers = {"ours": _numpy_trainer(net, Xtrain, Ttrain, seed),
+                "peer": _torch_trainer(model, X_torch, labels, seed)}
+    cpu = dict.fromkeys(trainers, 0.0)
+    wall = dict.fromkeys(trainers, 0.0)
+    # an untimed warm-up, after which both sides must still compute the same network
+    for train in trainers.values():
+        train(WARM_UP)
+    gap = _relative_gap(net, model, Xtrain[:100])
+    done = 0
+    while done < iterations:
+        k = min(block, iterations - done)
+        for side, train in trainers.items():
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            train(k)
+            cpu[side] += time.process_time() - start_cpu
+            wall[side] += time.perf_counter() - start_wall
+        done += k
+    return {"cpu": cpu, "wall": wall, "gap": gap}
+
+
 def run(iterations=ITERATIONS, seed=0, block=250) -> list[dict]:
-    """Time both trainings in alternating blocks of ``block`` iterations, so that both see
-    the same load on a shared machine; times are CPU seconds of this (single-threaded)
-    process, wall-clock seconds are reported alongside."""
+    """One row at one thread per side (CPU seconds) and one at the default thread count
+    (wall-clock seconds)."""
     Xtrain, Ttrain = cifar10.load_sample("train")
     torch_threads = torch.get_num_threads()
     blas_threads = _openblas_threads()
-    torch.set_num_threads(1)
-    _openblas_threads(1)
+    module_threads = md.get_threads()
+    rows = []
     try:
-        net = reference_buildcnn(np.random.default_rng(seed))
-        model = from_modules(net)
-        X_torch = torch.from_numpy(np.ascontiguousarray(Xtrain.transpose(0, 3, 1, 2)))
-        labels = torch.from_numpy(Ttrain.reshape(len(Ttrain), -1).argmax(axis=1))
-        trainers = {"ours": _numpy_trainer(net, Xtrain, Ttrain, seed),
-                    "peer": _torch_trainer(model, X_torch, labels, seed)}
-        cpu = dict.fromkeys(trainers, 0.0)
-        wall = dict.fromkeys(trainers, 0.0)
-        # an untimed warm-up, after which both sides must still compute the same network
-        for train in trainers.values():
-            train(WARM_UP)
-        gap = _relative_gap(net, model, Xtrain[:100])
-        done = 0
-        while done < iterations:
-            k = min(block, iterations - done)
-            for side, train in trainers.items():
-                start_cpu, start_wall = time.process_time(), time.perf_counter()
-                train(k)
-                cpu[side] += time.process_time() - start_cpu
-                wall[side] += time.perf_counter() - start_wall
-            done += k
+        for threads in dict.fromkeys((1, torch_threads)):
+            times = measure(Xtrain, Ttrain, iterations, threads, seed, block)
+            clock = "cpu" if threads == 1 else "wall"
+            what = "1 thread, CPU s" if threads == 1 else f"{threads} threads (the default), wall s"
+            rows.append({
+                "name": f"sheet2: {iterations} SGD iterations, NumPy modules vs PyTorch CPU (float32, {what})",
+                "ours_s": times[clock]["ours"],
+                "peer": f"torch {torch.__version__} (CPU, same network and loop)",
+                "peer_s": times[clock]["peer"],
+                "ratio": times[clock]["ours"] / times[clock]["peer"],
+                "threads": threads,
+                "ours_cpu_s": times["cpu"]["ours"],
+                "peer_cpu_s": times["cpu"]["peer"],
+                "ours_wall_s": times["wall"]["ours"],
+                "peer_wall_s": times["wall"]["peer"],
+                "relative_gap_of_scores_after_warm_up": times["gap"],
+            })
     finally:
         torch.set_num_threads(torch_threads)
         if blas_threads:
             _openblas_threads(blas_threads)
-    return [{
-        "name": f"sheet2: {iterations} SGD iterations, NumPy modules vs PyTorch CPU (float32, 1 thread, CPU s)",
-        "ours_s": cpu["ours"],
-        "peer": f"torch {torch.__version__} (CPU, same network and loop)",
-        "peer_s": cpu["peer"],
-        "ratio": cpu["ours"] / cpu["peer"],
-        "ours_wall_s": wall["ours"],
-        "peer_wall_s": wall["peer"],
-        "relative_gap_of_scores_after_warm_up": gap,
-    }]
+        md.set_threads(module_threads)
+    return rows
 
 
 if __name__ == "__main__":

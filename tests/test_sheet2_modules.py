@@ -167,3 +167,31 @@ def test_torch_cnn_equals_the_numpy_network_on_the_shipped_params():
 def test_torch_cnn_says_which_files_are_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="c1-5x5x3x10.npz"):
         torch_cnn(tmp_path)
+
+
+def test_threads_give_the_same_numbers_bit_for_bit(monkeypatch):
+    """The passes around the matrix products are split by channel over threads; each
+    element is computed by the same operations in the same order, whatever the count."""
+    monkeypatch.setattr(md, "PARALLEL_MIN_SIZE", 1)  # split even these small arrays
+    generator = np.random.default_rng(5)
+    X = generator.standard_normal((3, 12, 12, 5)).astype(np.float32)
+
+    def run():
+        layers = [_conv((3, 3, 5, 6), seed=1), md.ReLU(), md.Pooling(), _conv((5, 5, 6, 4), seed=2)]
+        net = md.Network(layers)
+        Y = net.forward(X)
+        DX = net.gradprop(np.ones_like(Y))
+        net.update(0.1)
+        return [Y, DX] + [layer.W for layer in layers if isinstance(layer, md.Convolution)]
+
+    try:
+        assert md.set_threads(1) == 1
+        single = run()
+        assert md.set_threads(3) == 3
+        threaded = run()
+    finally:
+        md.set_threads(None)
+    for ours, reference in zip(threaded, single):
+        np.testing.assert_array_equal(ours, reference)
+    with pytest.raises(ValueError):
+        md.set_threads(0)

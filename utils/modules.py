@@ -28,6 +28,17 @@ this layout every receptive field is a run of contiguous numbers across the imag
 im2col and its adjoint copy long runs, and one layer's output is the next convolution's
 input without a copy.  ``numpy.ascontiguousarray`` gives an NHWC copy where one is needed.
 
+Threads
+-------
+The matrix products run in NumPy's BLAS, which uses several cores.  The passes around
+them (im2col and its adjoint, the ReLU, the pooling) are split by channel over a small
+pool of threads, since NumPy releases the interpreter lock while it copies and computes:
+without that, they run on one core while the products use all of them, and take most of
+the time of a training step on a machine with several cores.  Each thread works on its
+own channels, so the results are the same, bit for bit, for every thread count.  The
+count follows ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) and defaults to the
+cores this process may use; :func:`set_threads` changes it.
+
 Where parameters come from
 --------------------------
 ``Convolution("cnn/c1-5x5x3x10")`` loads ``cnn/c1-5x5x3x10.npz``, relative to the
@@ -38,7 +49,10 @@ The name ends with the weight shape (height × width × in × out), which is che
 the file.  :func:`trained_params` picks a whole folder at once: the students' own when it
 holds all four layers of sheet 2, the shipped one otherwise.
 """
+import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +102,70 @@ def trained_params(folder="cnn") -> Path:
     return SHIPPED
 
 
+def _default_threads() -> int:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+#: Arrays smaller than this (in elements) are handled by one thread: handing work to
+#: another thread costs tens of microseconds.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def set_threads(count: int | None = None) -> int:
+    """Use ``count`` threads for the passes around the matrix products (``None``: the
+    default, see the module docstring); returns the count now in use.  It does not change
+    NumPy's BLAS, whose threads are set by ``OPENBLAS_NUM_THREADS`` before NumPy starts."""
+    global _threads, _pool
+    count = _default_threads() if count is None else int(count)
+    if count < 1:
+        raise ValueError(f"the thread count must be at least 1, got {count}")
+    with _pool_lock:
+        if _pool is not None and count != _threads:
+            _pool.shutdown(wait=True)
+            _pool = None
+        _threads = count
+    return _threads
+
+
+def get_threads() -> int:
+    """The number of threads of the passes around the matrix products."""
+    return _threads
+
+
+def _in_parallel(work, parts: int, size: int):
+    """Run ``work(k, parts)`` for k = 0 … parts − 1, at most :func:`get_threads` at a time;
+    one thread when ``size`` (the elements touched) is small.  ``work`` must touch
+    disjoint memory for different ``k``."""
+    global _pool
+    threads = min(_threads, parts)
+    if threads <= 1 or size < PARALLEL_MIN_SIZE:
+        work(0, 1)
+        return
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="modules")
+        pool = _pool
+    futures = [pool.submit(work, k, threads) for k in range(1, threads)]
+    work(0, threads)  # the calling thread takes the first share
+    for future in futures:
+        future.result()
+
+
+def _share(length: int, k: int, parts: int) -> slice:
+    """The k-th of ``parts`` nearly equal contiguous pieces of ``range(length)``."""
+    return slice(k * length // parts, (k + 1) * length // parts)
+
+
 def _as_batch(X, name="X") -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 4:
@@ -120,7 +198,14 @@ def receptive_fields(X: np.ndarray, h: int, w: int) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         planes, shape=(h, w, C, Ho, Wo, N), strides=(sH, sW, sC, sH, sW, sN), writeable=False
     )
-    return view.reshape(h * w * C, Ho * Wo * N)
+    fields = np.empty((h, w, C, Ho, Wo, N), dtype=planes.dtype)
+
+    def copy(k, parts):  # the threads split the channels
+        channels = _share(C, k, parts)
+        fields[:, :, channels] = view[:, :, channels]
+
+    _in_parallel(copy, C, fields.size)
+    return fields.reshape(h * w * C, Ho * Wo * N)
 
 
 def scatter_fields(columns: np.ndarray) -> np.ndarray:
@@ -132,9 +217,14 @@ def scatter_fields(columns: np.ndarray) -> np.ndarray:
     """
     h, w, C, Ho, Wo, N = columns.shape
     planes = np.zeros((C, Ho + h - 1, Wo + w - 1, N), dtype=columns.dtype)
-    for a in range(h):
-        for b in range(w):
-            planes[:, a:a + Ho, b:b + Wo] += columns[a, b]
+
+    def add(k, parts):  # the threads split the channels; each adds in the same order
+        channels = _share(C, k, parts)
+        for a in range(h):
+            for b in range(w):
+                planes[channels, a:a + Ho, b:b + Wo] += columns[a, b, channels]
+
+    _in_parallel(add, C, columns.size)
     return _from_planes(planes)
 
 
@@ -192,10 +282,25 @@ class ReLU(Layer):
 
     def forward(self, X):
         self.X = X
-        return np.maximum(X, 0, dtype=np.float32)
+        Y = np.empty_like(X, dtype=np.float32)  # the memory layout of X
+
+        def relu(k, parts):  # the threads split the channels
+            channels = _share(X.shape[-1], k, parts)
+            np.maximum(X[..., channels], 0, out=Y[..., channels], dtype=np.float32)
+
+        _in_parallel(relu, X.shape[-1], X.size)
+        return Y
 
     def gradprop(self, DY):
-        return DY * (self.X > 0)
+        X, DY = self.X, np.asarray(DY)
+        DX = np.empty_like(X, dtype=np.result_type(DY, np.float32))
+
+        def mask(k, parts):
+            channels = _share(X.shape[-1], k, parts)
+            np.multiply(DY[..., channels], X[..., channels] > 0, out=DX[..., channels])
+
+        _in_parallel(mask, X.shape[-1], X.size)
+        return DX
 
 
 class Pooling(Layer):
@@ -209,18 +314,31 @@ class Pooling(Layer):
         # splitting an axis is a view whatever the memory layout, and two additions of
         # strided halves are far faster than a reduction over two inner axes
         windows = X.reshape(N, H // 2, 2, W // 2, 2, C)
-        pairs = windows[:, :, 0] + windows[:, :, 1]
-        return pairs[:, :, :, 0] + pairs[:, :, :, 1]
+        Y = np.empty_like(windows[:, :, 0, :, 0], dtype=np.result_type(X, np.float32))
+
+        def pool(k, parts):  # the threads split the channels
+            channels = _share(C, k, parts)
+            pairs = windows[:, :, 0, ..., channels] + windows[:, :, 1, ..., channels]
+            np.add(pairs[:, :, :, 0], pairs[:, :, :, 1], out=Y[..., channels])
+
+        _in_parallel(pool, C, X.size)
+        return Y
 
     def gradprop(self, DY):
         # every input of a window receives the gradient of the window's sum
         N, H, W, C = self.X.shape
+        DY = np.asarray(DY)
         DX = np.empty_like(self.X, dtype=np.result_type(DY, np.float32))
         windows = DX.reshape(N, H // 2, 2, W // 2, 2, C)
-        # plain strided copies: broadcasting over the axes of length 2 is several times slower
-        windows[:, :, 0, :, 0] = DY
-        windows[:, :, 0, :, 1] = DY
-        windows[:, :, 1] = windows[:, :, 0]
+
+        def spread(k, parts):  # the threads split the channels
+            channels = _share(C, k, parts)
+            # plain strided copies: broadcasting over the axes of length 2 is several times slower
+            windows[:, :, 0, :, 0, channels] = DY[..., channels]
+            windows[:, :, 0, :, 1, channels] = DY[..., channels]
+            windows[:, :, 1, ..., channels] = windows[:, :, 0, ..., channels]
+
+        _in_parallel(spread, C, DX.size)
         return DX
 
 

@@ -10,9 +10,14 @@ next to them.  Seeds, the data order and the thread count are fixed, so that the
 command on the same machine gives the same weights.  One thread is the default: on a
 small shared machine two threads mostly wait for each other (measured 4× slower per batch
 on the course's 2-core build machine under load).
+
+Training runs on :func:`utils.device` (the GPU when there is one; ``COURSE_DEVICE=cpu`` or
+``--device cpu`` forces the CPU).  A GPU gives different weights than the CPU (other
+kernels, other rounding); the shipped weights were trained on the CPU.
 """
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -21,6 +26,7 @@ import numpy as np
 import torch
 
 from .cifar10 import load
+from .device import device as default_device
 from .vgg import CIFAR_CFG, CIFAR_WEIGHTS, cifar_vgg
 
 
@@ -49,18 +55,25 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
     model.eval()
-    correct = sum(int((model(images[i:i + batch]).argmax(1) == labels[i:i + batch]).sum()) for i in range(0, len(images), batch))
+    where = next(model.parameters()).device
+    correct = sum(int((model(images[i:i + batch].to(where)).argmax(1).cpu() == labels[i:i + batch]).sum())
+                  for i in range(0, len(images), batch))
     return correct / len(images)
 
 
-def train(epochs: int = 6, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, threads: int = 1, log=print):
-    """Train from scratch; returns (model, metrics)."""
+def train(epochs: int = 6, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, threads: int = 1, log=print,
+          device=None):
+    """Train from scratch on ``device`` (default :func:`utils.device`); returns (model on
+    the CPU, metrics)."""
+    where = default_device() if device is None else torch.device(device)
+    if where.type == "cuda":  # cuBLAS is deterministic only with a fixed workspace
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
     train_images, train_labels = to_tensors(*load("train"))
     test_images, test_labels = to_tensors(*load("test"))
-    model = cifar_vgg(seed=seed)
+    model = cifar_vgg(seed=seed).to(where)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     steps = epochs * ((len(train_images) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
@@ -72,8 +85,8 @@ def train(epochs: int = 6, batch_size: int = 128, lr: float = 3e-3, seed: int = 
         total = 0.0
         for i in range(0, len(order), batch_size):
             index = order[i:i + batch_size]
-            inputs = augment(train_images[index], generator)
-            loss = torch.nn.functional.cross_entropy(model(inputs), train_labels[index])
+            inputs = augment(train_images[index], generator).to(where)  # augmented on the CPU: same draws
+            loss = torch.nn.functional.cross_entropy(model(inputs), train_labels[index].to(where))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -98,8 +111,9 @@ def train(epochs: int = 6, batch_size: int = 128, lr: float = 3e-3, seed: int = 
         "cfg": list(CIFAR_CFG),
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "device": str(where) if where.type != "cuda" else f"{where} ({torch.cuda.get_device_name(where)})",
     }
-    return model.eval(), metrics
+    return model.cpu().eval(), metrics
 
 
 def main(argv=None):
@@ -109,9 +123,10 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: utils.device())")
     parser.add_argument("--out", type=Path, default=CIFAR_WEIGHTS)
     args = parser.parse_args(argv)
-    model, metrics = train(args.epochs, args.batch_size, args.lr, args.seed, args.threads)
+    model, metrics = train(args.epochs, args.batch_size, args.lr, args.seed, args.threads, device=args.device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out)
     args.out.with_suffix(".json").write_text(json.dumps(metrics, indent=2) + "\n")
