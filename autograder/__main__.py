@@ -7,6 +7,7 @@ COMMANDS = {
     "grade": "autograder.grade",
     "demo": "autograder.demo",
     "sample": "autograder.cifar_sample",
+    "nbval-record": "autograder.nbval_record",
 }
 
 

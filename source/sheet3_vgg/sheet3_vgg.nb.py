@@ -58,6 +58,7 @@
 # optimisation steps); the checks use their own small random networks.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 import copy
 
 import matplotlib.pyplot as plt
@@ -110,6 +111,7 @@ print(f"Explaining class {c} ({loaded.classes[c]}) for an input of shape {tuple(
 # `loaded.normalisation.bounds(X)` returns $L$ and $H$ shaped like `X`.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 L, H = loaded.normalisation.bounds(X)
 print("pixel box per channel:", L[0, :, 0, 0].tolist(), H[0, :, 0, 0].tolist())
 utils.images(loaded.normalisation.to_pixels(X), value_range=(0, 1));
@@ -229,6 +231,7 @@ _probe("sheet3_vgg", "test_Conv", Conv=Conv)
 # VGG-16 ($\gamma$ large in the lower layers, close to zero at the top).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 print("convolution blocks:", vgg.conv_blocks(model), "first convolution:", vgg.first_conv(model))
 print("γ per block:", [round(vgg.block_gamma(b), 4) for b in range(len(vgg.conv_blocks(model)))])
 
@@ -485,6 +488,7 @@ _probe("sheet3_vgg", "test_class_model", class_model=class_model)
 ### END HIDDEN TESTS
 
 # %%
+# NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     print(f"score of class {c}: {float(model(I_star)[0, c]):.2f} (blank image: {float(model(0 * X)[0, c]):.2f})")
 utils.images(I_star / I_star.abs().max(), value_range=(-1, 1));
