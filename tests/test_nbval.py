@@ -47,6 +47,7 @@ def test_recorded_copy_has_the_code_of_the_solution(sheet):
 @pytest.mark.parametrize("sheet", SHEETS)
 def test_recorded_copy_checks_marked_cells_only(sheet):
     notebook = recorded(sheet)
+    assert set(notebook.metadata) == {"kernelspec", "language_info"}, "execution metadata (widget states) kept"
     checked = [cell for cell in notebook.cells if nbval.is_checked(cell)]
     assert checked, f"{sheet}: no cell is marked # {nbval.MARKER}"
     for cell in notebook.cells:
