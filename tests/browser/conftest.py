@@ -1,4 +1,6 @@
-"""Fixtures of the browser test: the student copy, JupyterLab in it, and chromium.
+"""Fixtures of the browser tests: the student copy, JupyterLab in it, and chromium; for
+the graders' side, a class graded into a course folder with a PostgreSQL gradebook, and
+JupyterLab (with formgrader) in that folder.
 
 Without Debian's chromium or Playwright for Python the tests skip, saying how to install
 them (``bash tests/browser/install.sh``); with ``COURSE_REQUIRE_BROWSER=1`` (set by
@@ -9,12 +11,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import instructor_lab  # noqa: E402
 import student_lab  # noqa: E402
 
 BROWSER_REQUIRED = os.environ.get("COURSE_REQUIRE_BROWSER", "0") not in ("", "0")
@@ -106,3 +110,58 @@ def page(request, browser, lab, artifacts):
         page.screenshot(path=artifacts / f"{name}-failure.png")
     context.close()
     lab.shutdown_kernels()
+
+
+# ----------------------------------------------------------------------------- graders' side
+GRADED_STUDENT = "alice"
+GRADED_SHEET = "sheet1_analytic"
+
+
+@dataclass(frozen=True)
+class GradedCourse:
+    folder: Path  # the graded course folder (OUT of `python -m autograder grade`)
+    gradebook_url: str
+    student: str
+    sheet: str
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory, postgres_server, artifacts, browser) -> GradedCourse:
+    """A student's reference answers to sheet 1, graded by `python -m autograder grade`
+    into a course folder whose gradebook is a database of the test PostgreSQL server."""
+    import nbformat
+
+    released = student_lab.course_root() / "assignments" / GRADED_SHEET / f"{GRADED_SHEET}.ipynb"
+    solution = student_lab.solution_notebook(GRADED_SHEET)
+    if not released.is_file() or not solution.is_file():
+        pytest.skip(f"{GRADED_SHEET} is not released yet (no {released} or no {solution})")
+    base = tmp_path_factory.mktemp("graded")
+    handed_in = base / "submissions" / GRADED_STUDENT / GRADED_SHEET
+    handed_in.mkdir(parents=True)
+    nbformat.write(student_lab.answered_notebook(released, solution), handed_in / f"{GRADED_SHEET}.ipynb")
+    url = postgres_server.create_database("graded_course")
+    started = time.monotonic()
+    instructor_lab.grade_class(base / "submissions", base / "course", url, artifacts / "grading.log")
+    print(f"\nclass graded in {time.monotonic() - started:.0f} s into {base / 'course'}")
+    return GradedCourse(base / "course", url, GRADED_STUDENT, GRADED_SHEET)
+
+
+@pytest.fixture(scope="session")
+def instructor_jupyterlab(graded_course, tmp_path_factory, artifacts):
+    """JupyterLab in the graded course folder: nbgrader reads its nbgrader_config.py there."""
+    server = student_lab.JupyterLab(graded_course.folder, tmp_path_factory.mktemp("instructor-lab"),
+                                    log_path=artifacts / "instructor-jupyterlab.log")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def instructor_page(request, browser, instructor_jupyterlab, artifacts):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=artifacts / f"{request.node.name}-failure.png")
+    context.close()
