@@ -151,7 +151,7 @@ _NUMPY_SCALARS = (np.float64, np.float32, np.float16, np.int64, np.int32, np.int
 
 def _array_node(array: np.ndarray, arrays: dict) -> dict:
     key = f"a{len(arrays)}"
-    arrays[key] = np.ascontiguousarray(array, dtype=np.float64)
+    arrays[key] = np.array(array, dtype=np.float64, order="C")  # keeps 0-d (ascontiguousarray makes it 1-d)
     return {"kind": "array", "key": key}
 
 

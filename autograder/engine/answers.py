@@ -112,7 +112,8 @@ def read(manifest: bytes | None, archive: bytes | None) -> Answer:
     if len(manifest) > MAX_MANIFEST_BYTES:
         raise MalformedAnswer("the answer manifest is larger than any answer of this course")
     try:
-        document = json.loads(manifest.decode("utf-8"), parse_constant=_reject_constant)
+        document = json.loads(manifest.decode("utf-8"), parse_constant=_reject_constant,
+                              object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as error:
         raise MalformedAnswer(f"the answer manifest is not valid JSON ({type(error).__name__})") from None
     _expect(type(document) is dict and set(document) == {"format", "error", "values"}, "manifest keys")
@@ -131,6 +132,15 @@ def read(manifest: bytes | None, archive: bytes | None) -> Answer:
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not allowed")
+
+
+def _unique_keys(pairs):
+    """A JSON object whose keys are all different (json keeps the last of duplicates, so
+    a hand-written manifest could show one value to one reader and another to the next)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("duplicate keys")
+    return document
 
 
 def _expect(condition: bool, what: str):
@@ -176,6 +186,7 @@ def _read_arrays(archive: bytes | None, keys: set) -> dict:
         with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
             infos = bundle.infolist()
             _expect(len(infos) <= MAX_ARRAYS and sum(i.file_size for i in infos) <= MAX_ARRAYS_BYTES, "array sizes")
+            _expect(len({i.filename for i in infos}) == len(infos), "array names")  # one member per name
         with np.load(io.BytesIO(archive), allow_pickle=False) as stored:
             _expect(set(stored.files) == keys, "array names")
             arrays = {}

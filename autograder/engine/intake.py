@@ -128,10 +128,10 @@ def unpack(archive: Path, target: Path) -> Path:
                         if copied > info.file_size or copied > MAX_ZIP_BYTES:
                             raise Refused("a zip entry is larger than it says")
                         sink.write(chunk)
+            except FileExistsError:  # before OSError, of which it is a subclass
+                raise Refused("the zip holds the same file twice") from None
             except (zipfile.BadZipFile, OSError, EOFError):
                 raise Refused("corrupt zip: an entry cannot be read") from None
-            except FileExistsError:
-                raise Refused("the zip holds the same file twice") from None
     candidates = [target] + sorted(p for p in target.rglob("*") if p.is_dir())
     return candidates[0] if len(candidates) == 1 else _holder(candidates)
 
