@@ -196,6 +196,14 @@ def test_run_on_worker_turns_an_exception_into_an_error_result():
     assert result.key == job.key
 
 
+def test_no_jobs_start_no_cluster():
+    def never(result):
+        raise AssertionError("no job, no result")
+
+    summary = cluster.run(iter(()), run_job=sleepy_run_job, cluster="tcp://127.0.0.1:1", on_result=never)
+    assert summary.jobs == 0  # no scheduler listens there: it was never dialled
+
+
 def test_resolve_reads_module_colon_function():
     assert cluster.resolve("autograder.engine.jobs:Job") is Job
     assert cluster.resolve(sleepy_run_job) is sleepy_run_job

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import importlib
+import itertools
 import socket
 import time
 import traceback
@@ -102,7 +103,11 @@ def run(jobs: Iterable[Job], *, run_job=DEFAULT_RUN_JOB, cluster: str | None = N
     ``run_job``: an importable top-level function (or ``"module:function"``) taking a
     :class:`Job` and returning a :class:`JobResult`.  ``cluster``: the address of a running
     Dask scheduler, or None for an embedded local cluster of ``workers`` processes.
-    ``total``: the number of jobs when ``jobs`` has no length (for the progress bar)."""
+    ``total``: the number of jobs when ``jobs`` has no length (for the progress bar).
+
+    The progress bar (on stderr, unless ``progress`` is False) counts the jobs done, the
+    jobs failed (``ERROR`` or ``TIMEOUT``: grading did not finish) and the jobs left, with
+    an estimate of the time left; the caller prints the summary table."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -111,6 +116,11 @@ def run(jobs: Iterable[Job], *, run_job=DEFAULT_RUN_JOB, cluster: str | None = N
         total = len(jobs)
     started = time.monotonic()
     summary = RunSummary()
+    pending = iter(jobs)
+    first = next(pending, None)
+    if first is None:  # nothing to grade (a rerun after a finished run): no cluster to start
+        return summary
+    pending = itertools.chain([first], pending)
     local = None
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
         if cluster:
@@ -125,7 +135,7 @@ def run(jobs: Iterable[Job], *, run_job=DEFAULT_RUN_JOB, cluster: str | None = N
                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(local)
     try:
-        _run(client, iter(jobs), function, on_result, progress, total, summary, allowed_failures)
+        _run(client, pending, function, on_result, progress, total, summary, allowed_failures)
         summary.workers = sum(client.nthreads().values())
     finally:
         client.close()
