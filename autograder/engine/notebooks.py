@@ -221,7 +221,7 @@ def graded_notebook(repaired, executed, verdicts: dict):
         if is_autograded_test(cell):
             cell.source = visible_source(cell.source)
             verdict = verdicts.get(identifier, {"passed": False, "message": "not graded"})
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream"] + [_verdict_output(verdict)]
+            cell.outputs = _visible_outputs(cell.outputs) + [_verdict_output(verdict)]
     try:
         nbformat.validate(notebook)
     except nbformat.ValidationError:  # outputs of a hostile kernel: keep the cells, drop the outputs
@@ -229,6 +229,19 @@ def graded_notebook(repaired, executed, verdicts: dict):
             if cell.cell_type == "code" and not is_autograded_test(cell):
                 cell.outputs = []
     return notebook
+
+
+def _visible_outputs(outputs: list) -> list:
+    """What the visible part of a test cell printed or raised; a traceback is cut to its
+    last line, since IPython quotes the lines around the error — the probe call among them."""
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            kept.append(output)
+        elif output.get("output_type") == "error":
+            name, value = str(output.get("ename", "Error")), str(output.get("evalue", ""))
+            kept.append(nbformat.v4.new_output("error", ename=name, evalue=value, traceback=[f"{name}: {value}"]))
+    return kept
 
 
 def _verdict_output(verdict: dict):
