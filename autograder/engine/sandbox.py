@@ -190,7 +190,12 @@ class _JobGroup:
         if self.kind == "cgroup v1":
             memory = self.paths[0]
             peak = int((memory / "memory.max_usage_in_bytes").read_text())
-            return peak, int((memory / "memory.failcnt").read_text()) > 0
+            # The failure counters can stay at 0 while the OOM killer ends processes of the
+            # job (seen with memory+swap accounting): its kills count as hitting the limit.
+            failures = [int(path.read_text()) for path in (memory / "memory.failcnt", memory / "memory.memsw.failcnt")
+                        if path.exists()]
+            control = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
+            return peak, any(failures) or int(control.get("oom_kill", 0)) > 0
         if self.kind == "cgroup v2":
             events = dict(line.split() for line in (self.paths[0] / "memory.events").read_text().splitlines())
             peak_file = self.paths[0] / "memory.peak"
