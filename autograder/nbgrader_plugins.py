@@ -12,5 +12,7 @@ REFUSAL = (
 class RefusePlainAutograde(Preprocessor):
     """The first step of ``nbgrader autograde`` under this course's configuration: stop."""
 
+    enabled = True  # nbconvert skips preprocessors that are not enabled
+
     def preprocess(self, nb, resources):
         raise RuntimeError(REFUSAL)
