@@ -202,6 +202,8 @@ def test_a_rerun_after_a_killed_coordinator_grades_only_what_is_missing(tmp_path
     first.gradebook.close()
     grades = {row["student"]: float(row["score"]) for row in read_csv(out / "grades.csv")}
     assert grades == {student: expected_total(passed) for student, passed in CLASS.items()}
+    for job in jobs:  # formgrader lists the submissions from the submitted folders
+        assert (out / "submitted" / job.student / SHEET / f"{SHEET}.ipynb").read_text() == job.notebook
     # --regrade grades everything again, once.
     with CourseRecords(out, source_root=source_root, regrade=True) as third:
         assert list(third.claimed(third.pending(jobs))) == jobs
@@ -283,6 +285,22 @@ def test_sqlite_and_postgresql_give_the_same_grades(tmp_path, source_root, postg
         assert sum(scores["postgresql"][(student, g)][0] or 0 for g in POINTS) == expected_total(passed)
     assert scores["postgresql"][("zed", "show_that")] == (None, True)  # the notebook is there to grade by hand
     assert "postgresql" in (tmp_path / "postgresql" / "nbgrader_config.py").read_text()
+
+
+def test_the_submitted_folder_holds_the_notebook_and_files_of_the_job(tmp_path, source_root):
+    import base64
+
+    files = {"data/table.csv": base64.b64encode(b"a,b\n1,2\n").decode(),
+             "../outside.txt": base64.b64encode(b"never written").decode()}
+    job = Job(student="ada", sheet=SHEET, notebook='{"cells": []}', files=files, digest="d2", seed_secret="00")
+    with CourseRecords(tmp_path / "out", source_root=source_root) as records:
+        folder = records.write_submitted(job)
+        assert folder.parent.parent == records.out / "submitted"
+        records.write_submitted(job)  # again: replaced, not merged
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "data/table.csv", f"{SHEET}.ipynb"]
+    assert (folder / "data" / "table.csv").read_bytes() == b"a,b\n1,2\n"
+    assert not list(tmp_path.rglob("outside.txt"))
 
 
 def test_names_that_leave_their_folder_are_refused(tmp_path, source_root):

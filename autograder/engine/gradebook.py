@@ -12,6 +12,7 @@ generate_feedback`` and ``nbgrader export`` work in it::
     OUT/nbgrader_config.py                          points nbgrader at OUT and the gradebook
     OUT/gradebook.db                                (the default SQLite gradebook)
     OUT/source/<sheet>/<sheet>.ipynb                the source notebook of each sheet
+    OUT/submitted/<student>/<sheet>/                the sheet folder as graded (notebook and files)
     OUT/autograded/<student>/<sheet>/<sheet>.ipynb  the graded notebook (hidden code removed)
     OUT/feedback/<student>/<sheet>/<sheet>.html     the student's feedback page
     OUT/grades.csv                                  student, sheet, score, max_score, status
@@ -30,6 +31,7 @@ roughly in step (NTP), well within ``claim_seconds``.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import hashlib
@@ -359,11 +361,19 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
         """Copy a folder into place; coordinators sharing the output folder may do it at once."""
         staged = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
         shutil.copytree(origin, staged)
-        retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(target, retired)
-        os.replace(staged, target)
-        shutil.rmtree(retired, ignore_errors=True)
+        for attempt in range(5):
+            retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(target, retired)
+            try:
+                os.replace(staged, target)
+            except OSError:  # another writer put its copy there in between: retire that one too
+                if attempt == 4:
+                    raise
+                continue
+            finally:
+                shutil.rmtree(retired, ignore_errors=True)
+            return
 
     def _cells_of(self, sheet: str) -> list:
         if sheet not in self.sheets:
@@ -390,10 +400,31 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
 
     def claimed(self, jobs):
         """Yield the jobs of ``jobs`` this coordinator managed to claim (lazily: each job is
-        claimed just before it is handed on)."""
+        claimed just before it is handed on), writing each one's submitted folder."""
         for job in jobs:
             if self.claim(job.key):
+                self.write_submitted(job)
                 yield job
+
+    def write_submitted(self, job) -> Path:
+        """OUT/submitted/<student>/<sheet>/: the sheet folder as graded (the notebook and
+        the other files of the job).  Formgrader lists and counts submissions from it."""
+        sheet = _safe_name(job.sheet)
+        target = self.out / "submitted" / _safe_name(job.student) / sheet
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".incoming-") as staging:
+            folder = Path(staging) / sheet
+            folder.mkdir()
+            (folder / f"{sheet}.ipynb").write_text(job.notebook, encoding="utf-8")
+            for relative, data in (job.files or {}).items():
+                parts = Path(relative).parts
+                if not parts or Path(relative).is_absolute() or ".." in parts:
+                    continue  # the intake never sends such names; never write outside the folder
+                path = folder.joinpath(*parts)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(base64.b64decode(data))
+            self._replace_folder(folder, target)
+        return target
 
     def claim(self, key: tuple) -> bool:
         """Claim a job for this coordinator; False when another coordinator holds it or its
