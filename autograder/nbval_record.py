@@ -148,7 +148,14 @@ def execute(notebook, folder: Path) -> None:
     client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT, record_timing=False,
                             resources={"metadata": {"path": str(folder)}})
     try:
-        client.execute(env=environment(folder / ".scratch"))
+        # nbval runs every cell with store_history=False, with which IPython does not hide the
+        # value of a last line that ends in ";" (a figure, say): the recording runs them alike.
+        with client.setup_kernel(env=environment(folder / ".scratch")):
+            count = 0
+            for index, cell in enumerate(notebook.cells):
+                if cell.cell_type == "code":
+                    count += 1
+                    client.execute_cell(cell, index, execution_count=count, store_history=False)
     finally:
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)

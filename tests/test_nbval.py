@@ -104,7 +104,8 @@ TINY_CELLS = [
     "# NBVAL_CHECK_OUTPUT\n"
     "import time\n"
     "print('accuracy = %.3f' % 0.852)\n"
-    "print('sum of relevance', float(values.sum()), 'in %.3f s' % time.perf_counter(), object())",
+    "print('sum of relevance', float(values.sum()), 'in %.3f s' % time.perf_counter(), object())\n"
+    "len(values);  # nbval shows the value despite the ';', and so does the recording",
     "print('not checked:', time.time())",
 ]
 
@@ -130,6 +131,7 @@ def test_a_moved_number_fails_nbval_and_round_off_does_not(tmp_path):
     assert nbval.record_notebook(_tiny_notebook(), folder / "intact.ipynb") == 1
     intact = nbformat.read(folder / "intact.ipynb", as_version=4)
     assert "accuracy = 0.852\n" in intact.cells[1].outputs[0].text and "TIME" in intact.cells[1].outputs[0].text
+    assert intact.cells[1].outputs[-1].data == {"text/plain": "1000"}
     assert not intact.cells[2].outputs
 
     # the float sum as recorded elsewhere with different last digits: cut away by the sanitize file
