@@ -88,48 +88,6 @@ def _ratio_and_output(z, p, relu):
     return out, ratio
 
 
-class _Geometry:
-    """Stride, padding and dilation of a convolution, and how to run its input gradient.
-
-    For a stride-1 convolution the input gradient (a transposed convolution) equals an
-    ordinary convolution of the output signal with the weights transposed and flipped,
-    padded by ``dilation · (kernel − 1) − padding``.  oneDNN runs that forward
-    convolution faster on the CPU than its own input-gradient kernel (measured 10–15 %
-    on VGG-16's layers), so the LRP layers use it where it applies.
-    """
-
-    def __init__(self, conv):
-        if conv.groups != 1 or isinstance(conv.padding, str):
-            raise ValueError("the LRP layers support ungrouped convolutions with numeric padding (as in VGG)")
-        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
-        kernel = conv.kernel_size
-        self.flipped_padding = tuple(d * (k - 1) - p for d, k, p in zip(self.dilation, kernel, self.padding))
-        self.as_forward = all(s == 1 for s in self.stride) and min(self.flipped_padding) >= 0
-
-    def forward(self, X, weight, bias=None):
-        return F.conv2d(X, weight, bias, self.stride, self.padding, self.dilation)
-
-    def input_gradient(self, shape, weight, flipped_weight, signal):
-        """∂/∂input of Σ signal · conv_weight(input), for an input of ``shape``."""
-        if self.as_forward:
-            return F.conv2d(signal, flipped_weight, None, 1, self.flipped_padding, self.dilation)
-        return torch.nn.grad.conv2d_input(shape, weight, signal, self.stride, self.padding, self.dilation)
-
-
-def _flipped(weight):
-    """Weights (out, in, h, w) of the transposed convolution written as a convolution."""
-    return weight.transpose(0, 1).flip(2, 3).contiguous()
-
-
-def _ratio_and_output(z, p, relu):
-    """The output of the layer (z, or relu(z) when a ReLU is fused) and [output / p]_cst,
-    the factor of the backward signal.  p = 0 only where nothing flows: the factor is 0
-    there.  With the ReLU fused the factor is 0 where z <= 0, the ReLU's own gradient."""
-    out = z.clamp(min=0) if relu else z.clone()  # a tensor of its own: later layers may work in place
-    ratio = torch.div(out, p).nan_to_num_(0.0, 0.0, 0.0)
-    return out, ratio
-
-
 class _GammaConvFunction(torch.autograd.Function):
     """Forward: z = conv_w(a) and p = conv_{w'}(a) in one convolution with the two weight
     sets stacked; returns z (or relu(z)).  Backward: w'ᵀ(g · z/p), the gradient of
