@@ -33,7 +33,7 @@ def _sheet_model():
     from utils import vgg
 
     try:
-        loaded = vgg.load_vgg()
+        loaded = vgg.load_vgg(download=False)  # the torch cache or the CIFAR-10 VGG: a benchmark never downloads
         model, kind = loaded.model, loaded.kind
     except vgg.WeightsUnavailable:  # the trained CIFAR weights are missing: same arithmetic untrained
         model, kind = vgg.cifar_vgg().eval(), "cifar"
