@@ -93,6 +93,14 @@ class Formgrader:
     def frame(self):
         return self.page.frame_locator("iframe[src*='formgrader']")
 
+    def submission_count(self, sheet: str) -> int:
+        """The number of submissions of a sheet, from Manage Assignments."""
+        self.frame.locator("ul.nav-pills").get_by_role("link", name="Manage Assignments").click()
+        row = self.frame.locator("tr", has=self.frame.get_by_role("link", name=sheet, exact=True))
+        count = row.locator("td.num-submissions")
+        count.wait_for()
+        return int(count.inner_text().strip())
+
     def open_submission(self, sheet: str, notebook: str, number: int = 1) -> None:
         """Manual Grading -> sheet -> notebook -> "Submission #number"."""
         self.frame.locator("ul.nav-pills").get_by_role("link", name="Manual Grading").click()

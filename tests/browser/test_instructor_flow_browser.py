@@ -4,8 +4,8 @@ A student's reference answers to sheet 1 are graded with ``python -m autograder 
 --gradebook postgresql://... --out OUT``; then, as an instructor would:
 
 1. JupyterLab runs in OUT (nbgrader reads OUT/nbgrader_config.py, which points at the
-   PostgreSQL gradebook); formgrader is opened from the Nbgrader menu, and the student's
-   total there is the autograded score of grades.csv;
+   PostgreSQL gradebook); formgrader is opened from the Nbgrader menu: it counts the
+   submission, and the student's total there is the autograded score of grades.csv;
 2. the graded submission is opened under Manual Grading, and a "show that" answer gets
    points and a comment, typed into formgrader's fields;
 3. the gradebook (read through nbgrader's API), formgrader's student list and
@@ -57,6 +57,7 @@ def test_instructor_grades_a_show_that_answer(graded_course, instructor_jupyterl
 
     # 1. Formgrader, from JupyterLab's menu, shows the autograded total.
     formgrader = Formgrader(page, instructor_jupyterlab).open()
+    assert formgrader.submission_count(course.sheet) == 1
     assert formgrader.student_total(course.student) == (autograded, max_total)
 
     # 2. Hand grading of the "show that" answer.
