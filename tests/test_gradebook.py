@@ -303,6 +303,30 @@ def test_the_submitted_folder_holds_the_notebook_and_files_of_the_job(tmp_path, 
     assert not list(tmp_path.rglob("outside.txt"))
 
 
+def test_a_sheet_with_submissions_keeps_its_points_when_its_source_changes(tmp_path, source_root):
+    out = tmp_path / "out"
+    notebook_path = source_root / SHEET / f"{SHEET}.ipynb"
+    with CourseRecords(out, source_root=source_root) as records:
+        records.prepare([SHEET])
+        assert records.record(make_result("ada", {"test_double"}))
+    # A new locked cell without points: the graded assignment stays as it is.
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.cells.insert(1, nbgrader_cell(nbformat.v4.new_markdown_cell("A hint."), "hint", locked=True))
+    nbformat.write(notebook, notebook_path)
+    with CourseRecords(out, source_root=source_root) as records:
+        records.prepare([SHEET])
+        assert "A hint." in (out / "source" / SHEET / f"{SHEET}.ipynb").read_text()
+        assert records.record(make_result("bob", {"test_triple"}))
+    assert nbgrader_scores(records.url)[("bob", "test_triple")] == (1.0, False)
+    # Other points for a test: refused, saying which cell changed.
+    notebook.cells[3].metadata["nbgrader"]["points"] = 5
+    assert notebook.cells[3].metadata["nbgrader"]["grade_id"] == "test_double"
+    nbformat.write(notebook, notebook_path)
+    with CourseRecords(out, source_root=source_root) as records:
+        with pytest.raises(RuntimeError, match="test_double worth 5 instead of 3 points"):
+            records.prepare([SHEET])
+
+
 def test_names_that_leave_their_folder_are_refused(tmp_path, source_root):
     with CourseRecords(tmp_path / "out", source_root=source_root) as records:
         with pytest.raises(ValueError):

@@ -155,6 +155,17 @@ def generate_assignment(course: Path, sheet: str, url: str, course_id: str = COU
         converter.log.removeHandler(handler)
 
 
+def _changed_sheet_message(sheet: str, recorded: dict, wanted: dict) -> str:
+    changes = [f"{name} added" for name in wanted if name not in recorded]
+    changes += [f"{name} removed" for name in recorded if name not in wanted]
+    changes += [f"{name} worth {wanted[name]:g} instead of {recorded[name]:g} points"
+                for name in wanted if name in recorded and wanted[name] != recorded[name]]
+    return (f"{sheet}: the source's grade cells differ from those of the submissions already in the "
+            f"gradebook ({'; '.join(changes)}). nbgrader cannot change an assignment that has submissions: "
+            f"grade into a new gradebook and output folder, or first remove the sheet from this gradebook "
+            f"(nbgrader db assignment remove {sheet} --force).")
+
+
 def _tables():
     from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
@@ -340,22 +351,44 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
     def prepare(self, sheets) -> dict:
         """Put each sheet's assignment into the gradebook (nbgrader's generate_assignment
         with create_assignment, from the source notebook) and its source folder into
-        OUT/source/; returns sheet -> [GradeCell]."""
+        OUT/source/; returns sheet -> [GradeCell].
+
+        Once the gradebook holds submissions of a sheet, nbgrader refuses to change its
+        cells; the assignment is then kept as it is when the source's grade cells (names
+        and points) are still the same, and a clear error says what changed otherwise."""
         for sheet in sheets:
             source = self.source_root / _safe_name(sheet)
             if not (source / f"{sheet}.ipynb").is_file():
                 raise FileNotFoundError(f"no source notebook {source / f'{sheet}.ipynb'}")
+            wanted = {cell.grade_id: cell.max_score for cell in grade_cells(source / f"{sheet}.ipynb")}
             target = self.out / "source" / sheet
             with self._exclusive(f"prepare:{sheet}"), tempfile.TemporaryDirectory(prefix="autograder-prepare-") as work:
                 # nbgrader writes the student version into the course's release folder: a
                 # private one, since the graded course folder does not need it.
                 course = Path(work)
                 shutil.copytree(source, course / "source" / sheet, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
-                generate_assignment(course, sheet, self.url, self.course_id)
+                recorded = self._graded_cells(sheet)
+                if recorded is None:
+                    generate_assignment(course, sheet, self.url, self.course_id)
+                elif recorded != wanted:
+                    raise RuntimeError(_changed_sheet_message(sheet, recorded, wanted))
                 self._replace_folder(course / "source" / sheet, target)
             self.sheets[sheet] = grade_cells(target / f"{sheet}.ipynb")
         self.gradebook.db.expire_all()  # the assignments were written through another connection
         return {sheet: self.sheets[sheet] for sheet in sheets}
+
+    def _graded_cells(self, sheet: str):
+        """grade_id -> points of a sheet in the gradebook when it has submissions, else None."""
+        from nbgrader.api import MissingEntry
+
+        self.gradebook.db.expire_all()
+        try:
+            assignment = self.gradebook.find_assignment(sheet)
+        except MissingEntry:
+            return None
+        if not assignment.submissions:
+            return None
+        return {cell.name: float(cell.max_score) for notebook in assignment.notebooks for cell in notebook.grade_cells}
 
     def _replace_folder(self, origin: Path, target: Path) -> None:
         """Copy a folder into place; coordinators sharing the output folder may do it at once."""
