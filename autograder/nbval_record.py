@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,8 +127,7 @@ def sanitize_patterns() -> OrderedDict:
 
 
 def sanitize(text: str, patterns: OrderedDict) -> str:
-    import re
-
+    """``text`` after every pattern of the sanitize file, in order (as nbval applies them)."""
     for regex, replace in patterns.items():
         text = re.sub(regex, replace, text)
     return text
