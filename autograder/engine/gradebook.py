@@ -35,6 +35,7 @@ import base64
 import contextlib
 import csv
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -462,19 +463,19 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
     def claim(self, key: tuple) -> bool:
         """Claim a job for this coordinator; False when another coordinator holds it or its
         result is recorded (and this is no regrade of results older than this run)."""
-        from sqlalchemy import insert, select, update
+        from sqlalchemy import select, update
         from sqlalchemy.exc import IntegrityError
 
         student, sheet, digest = key
         where = (JOBS.c.student == student, JOBS.c.sheet == sheet, JOBS.c.digest == digest)
         for _ in range(5):
             now = time.time()
+            row = dict(student=student, sheet=sheet, digest=digest, state=CLAIMED, owner=self.owner,
+                       expires=now + self.claim_seconds, version=1, writes=0)
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(insert(JOBS).values(
-                        student=student, sheet=sheet, digest=digest, state=CLAIMED, owner=self.owner,
-                        expires=now + self.claim_seconds, version=1, writes=0))
-                return True
+                    if self._insert_if_absent(connection, row):
+                        return True
             except IntegrityError:
                 pass  # the job has a row: see whether it can be taken
             with self.engine.begin() as connection:
@@ -494,6 +495,20 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
                             version=row["version"] + 1))
                 return taken.rowcount == 1
         return False
+
+    def _insert_if_absent(self, connection, row: dict) -> bool:
+        """Insert a job's row unless the job has one; True when inserted.  PostgreSQL and
+        SQLite skip a present key quietly (no failed statement in the server's log)."""
+        from sqlalchemy import insert
+
+        name = self.engine.dialect.name
+        if name in ("postgresql", "sqlite"):
+            dialect_insert = {"postgresql": "sqlalchemy.dialects.postgresql",
+                              "sqlite": "sqlalchemy.dialects.sqlite"}[name]
+            statement = importlib.import_module(dialect_insert).insert(JOBS).values(**row).on_conflict_do_nothing()
+            return connection.execute(statement).rowcount == 1
+        connection.execute(insert(JOBS).values(**row))  # other databases: IntegrityError when present
+        return True
 
     # ------------------------------------------------------------------ results
     def record(self, result: JobResult) -> bool:
