@@ -776,7 +776,7 @@ def class_model_with_mean(model, c, mean_image, lam, steps, lr):
 # %% nbgrader={"grade": true, "grade_id": "test_class_model_with_mean", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert torch.allclose(class_model_with_mean(model, c, mean_image, 0.05, 0, 0.5), mean_image), \
     "with no step the class model is I = 0, shown as the mean image"
-I_mean = class_model_with_mean(model, c, mean_image, lam=0.05, steps=pick(200, 10), lr=0.5)
+I_mean = class_model_with_mean(model, c, mean_image, lam=0.2, steps=pick(200, 10), lr=0.5)
 assert I_mean.shape == mean_image.shape
 ### BEGIN HIDDEN TESTS
 from utils.probing import probe as _probe
@@ -785,7 +785,8 @@ _probe("sheet3_vgg", "test_class_model_with_mean", class_model_with_mean=class_m
 
 # %%
 shown = pick(list(range(len(loaded.classes))), [c]) if loaded.kind == "cifar" else [c]
-models_with_mean = torch.cat([class_model_with_mean(model, k, mean_image, 0.05, pick(200, 10), 0.5) for k in shown])
+# λ = 0.2 keeps the result close to the mean image, inside the pixel box almost everywhere
+models_with_mean = torch.cat([class_model_with_mean(model, k, mean_image, 0.2, pick(200, 10), 0.5) for k in shown])
 print("class models with the mean image added back:", ", ".join(loaded.classes[k] for k in shown))
 utils.images(loaded.normalisation.to_pixels(models_with_mean).clamp(0, 1), value_range=(0, 1));
 
