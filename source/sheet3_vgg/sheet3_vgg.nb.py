@@ -721,6 +721,15 @@ channel_images = torch.cat([maximise_channel(model, deep_layer, k, start, lam=0.
 utils.images(channel_images / channel_images.abs().amax(dim=(1, 2, 3), keepdim=True), columns=8, value_range=(-1, 1));
 
 # %% [markdown]
+# Each channel of the last convolution prefers a texture of its own (some show stripes of
+# one orientation), repeated over the image because the mean over all positions is
+# maximised.
+# The $L_2$ penalty alone leaves the images high-frequency; smoother pictures need
+# further priors on natural images, such as blurring or jittering the image between
+# steps (Yosinski et al., 2015, "Understanding neural networks through deep
+# visualization").
+
+# %% [markdown]
 # ## Exercise 10: The mean image (2 + 3 points)
 #
 # Simonyan et al. trained their network on *centred* images: the mean image
