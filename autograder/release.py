@@ -62,6 +62,11 @@ def build_source_notebook(root: Path, sheet: str) -> Path:
     return target
 
 
+#: Files of utils/ that only the grader uses: the probe runtime runs in the grading
+#: sandbox (from the course checkout) and, for the instructor, calls the checks in-process.
+GRADER_ONLY = {"utils/probing.py"}
+
+
 def pack_bundle(root: Path) -> Path:
     """Zip what students get: assignments/, utils/, the environment files and a README."""
     target = root / "dist" / "student-bundle.zip"
@@ -70,7 +75,8 @@ def pack_bundle(root: Path) -> Path:
     entries += [(root / name, name) for name in BUNDLE_FILES]
     for folder in ("assignments", "utils"):
         for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts:
+            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts \
+                    and path.relative_to(root).as_posix() not in GRADER_ONLY:
                 entries.append((path, path.relative_to(root).as_posix()))
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path, name in entries:

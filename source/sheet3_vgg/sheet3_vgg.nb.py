@@ -627,10 +627,8 @@ utils.visualize(R_occ);
 #
 # $$\hat{\mathbf{w}}_k = \frac{\mathbf{w}_k - \min \mathbf{w}_k}{\max \mathbf{w}_k - \min \mathbf{w}_k} .$$
 #
-# ```python
-# flat = weight.reshape(len(weight), -1)                  # one row per filter
-# low, high = flat.min(1).values, flat.max(1).values      # then broadcast back to 4-d
-# ```
+# (A weight tensor flattened from its second axis on has one row per filter; its row
+# minima and maxima, reshaped to four axes, broadcast against the weights.)
 #
 # **Task (a).** Write `filter_images(model)`, returning the filters of the first
 # convolution (`model.features[vgg.first_conv(model)]`) scaled in this way, a tensor of
