@@ -312,9 +312,11 @@ def _statements(source: str) -> list:
     import ast
 
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+              ast.GeneratorExp)
     statements = []
     for statement in ast.parse(code).body:
-        bound, loaded = set(), set()
+        bound, loaded, local = set(), set(), set()
         for node in ast.walk(statement):
             if isinstance(node, ast.Name):
                 (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
@@ -322,7 +324,11 @@ def _statements(source: str) -> list:
                 bound.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-        statements.append((bound, loaded))
+            if isinstance(node, scopes):  # names a nested scope binds are its own, not the cell's
+                local |= {inner.arg for inner in ast.walk(node) if isinstance(inner, ast.arg)}
+                local |= {inner.id for inner in ast.walk(node)
+                          if isinstance(inner, ast.Name) and not isinstance(inner.ctx, ast.Load)}
+        statements.append((bound - local, loaded - local))
     return statements
 
 

@@ -149,7 +149,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_gradient_x_input", gradient_x_input=gradient_x_input)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 utils.visualize(R_gi);
 
 # %% [markdown]
@@ -276,7 +276,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_lrp", build_lrp_model=build_lrp_model, lrp=lrp)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 utils.visualize(R_lrp);
 
 # %% [markdown]
@@ -443,7 +443,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_activations", activations=activations)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 for index, fmap in zip(_chosen, maps):
     print(f"features[{index}]: first 16 of {fmap.shape[1]} feature maps ({fmap.shape[2]}×{fmap.shape[3]})")
     utils.images(fmap[0, :16, None].expand(-1, 3, -1, -1) / fmap[0, :16].amax().clamp(min=1e-6), columns=8,
@@ -611,7 +611,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_occlusion", occlusion=occlusion)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 utils.visualize(R_occ);
 
 # %% [markdown]
@@ -655,7 +655,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_filter_images", filter_images=filter_images)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 print(f"the {len(filters)} filters of the first convolution ({filters.shape[2]}×{filters.shape[3]} pixels each)")
 utils.images(filters, columns=16, value_range=(0, 1));
 
@@ -713,7 +713,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_maximise_channel", maximise_channel=maximise_channel)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 channel_images = torch.cat([maximise_channel(model, deep_layer, k, start, lam=0.003, steps=pick(100, 5), lr=3.0)
                             for k in range(pick(8, 2))])
 utils.images(channel_images / channel_images.abs().amax(dim=(1, 2, 3), keepdim=True), columns=8, value_range=(-1, 1));
@@ -790,7 +790,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_class_model_with_mean", class_model_with_mean=class_model_with_mean)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 shown = pick(list(range(len(loaded.classes))), [c]) if loaded.kind == "cifar" else [c]
 # λ = 0.2 keeps the result close to the mean image, inside the pixel box almost everywhere
 models_with_mean = torch.cat([class_model_with_mean(model, k, mean_image, 0.2, pick(200, 10), 0.5) for k in shown])
@@ -844,7 +844,7 @@ from utils.probing import probe as _probe
 _probe("sheet3_vgg", "test_class_averaged_saliency", class_averaged_saliency=class_averaged_saliency)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["skip-when-grading"]
 if loaded.kind == "cifar":
     print("class-averaged saliency, then the mean image of each class:", ", ".join(loaded.classes))
     utils.heatmaps(M_class, columns=10)
@@ -858,7 +858,7 @@ if loaded.kind == "cifar":
 # Every method on the same image, positive evidence red and negative blue, each map
 # scaled to its own largest magnitude (the saliency map is non-negative).
 
-# %%
+# %% tags=["skip-when-grading"]
 panel = {
     "Gradient×Input": R_gi,
     "LRP": R_lrp,
@@ -878,7 +878,7 @@ vgg.comparison_panel(loaded.normalisation.to_pixels(X), panel);
 # (AUC, lower is better) summarises it over many test images, each explained for its
 # own true class.
 
-# %%
+# %% tags=["skip-when-grading"]
 if loaded.kind == "cifar":
     test_X, test_labels = vgg.cifar_test_images(pick(64, 8))
     test_X = test_X.to(device)
