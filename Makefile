@@ -41,21 +41,26 @@ release: $(STAMP)
 	$(PY) -m autograder release
 
 demo: $(STAMP) $(CIFAR_TARGET)
+	bash autograder/engine/install-bubblewrap.sh
 	$(PY) -m autograder demo
 
 test: $(STAMP) $(CIFAR_TARGET)
+	bash autograder/engine/install-bubblewrap.sh
 	bash tests/browser/install.sh
 	bash tests/services/install.sh
 	COURSE_REQUIRE_BROWSER=1 COURSE_REQUIRE_POSTGRES=1 $(PY) -m pytest -ra --durations=15 tests
 
 test-browser: $(STAMP)
+	bash autograder/engine/install-bubblewrap.sh
 	bash tests/browser/install.sh
-	COURSE_REQUIRE_BROWSER=1 $(PY) -m pytest -ra tests/browser
+	bash tests/services/install.sh
+	COURSE_REQUIRE_BROWSER=1 COURSE_REQUIRE_POSTGRES=1 $(PY) -m pytest -ra tests/browser
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab assignments/
 
 bench: $(STAMP) $(CIFAR_TARGET)
+	bash autograder/engine/install-bubblewrap.sh
 	$(PY) -m bench
 
 gpu-check: $(STAMP)
