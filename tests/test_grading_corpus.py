@@ -19,9 +19,11 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +39,7 @@ PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"  # no virtual environment on it
 HIDDEN_CODE = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "from utils.probing import probe", "_probe(")
 pytestmark = pytest.mark.slow
 
-TOY_LIMITS = ["--cell-timeout", "10", "--timeout", "300", "--memory-gb", "2"]
+TOY_LIMITS = ["--cell-timeout", "40", "--timeout", "300", "--memory-gb", "2"]
 SHEET1_LIMITS = ["--cell-timeout", "120", "--timeout", "500", "--memory-gb", "3"]
 SHEET3_LIMITS = ["--cell-timeout", "240", "--timeout", "600", "--memory-gb", "4"]
 SECONDS: dict = {}  # run -> wall-clock seconds, printed with the tables
@@ -71,17 +73,24 @@ def _results(base: Path, out: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base():
     """A folder with the sources of the toy sheet, sheet 1 and sheet 3, the course secret
-    and a file only root may read (mode 0600)."""
-    folder = tmp_path_factory.mktemp("corpora")
+    and a file only root may read (mode 0600).  Not under pytest's numbered temporary
+    folders: another pytest session of the same user removes old ones, even while this
+    module's runs still use them."""
+    folder = Path(tempfile.mkdtemp(prefix="grading-corpora-"))
+    yield from _filled(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _filled(folder: Path):
     for sheet in (corpus.SHEET, hostile.SHEET1, hostile.SHEET3):
         corpus.build_source(sheet, folder / "source")
     (folder / "course-secret").write_bytes(os.urandom(32))
     secret = folder / "root-only.txt"
     secret.write_text("ROOT-ONLY-" + os.urandom(12).hex() + "\n")
     secret.chmod(0o600)
-    return folder
+    yield folder
 
 
 def _plan(base, sheet):
@@ -206,7 +215,7 @@ RUN_OF = {hostile.SHEET1: "sheet1_run", hostile.SHEET3: "sheet3_run"}
 
 
 def _hostile_got(run, attack):
-    student = hostile.RECORDED_AS.get(attack.name, attack.name)
+    student = hostile.recorded_as(attack)
     cells = {t: (float(run["cells"][(student, t)]["score"]), run["cells"][(student, t)]["status"])
              for t, _ in run["tests"] if (student, t) in run["cells"]}
     row = run["grades"].get(student, {})
@@ -355,7 +364,9 @@ def test_no_isolation_grades_and_says_so_in_every_status(base):
     release = corpus.release_of(base / "source", hostile.SHEET1)
     chosen = [a for a in hostile.SHEET1_ATTACKS if a.name == "reference"]
     hostile.write(chosen, release, corpus.solutions(base / "source", hostile.SHEET1), base / "unisolated", _context(base))
-    run = _grade(base, "unisolated", "out-unisolated", hostile.SHEET1, SHEET1_LIMITS, "--no-isolation")
+    # without a sandbox the memory limit is per process (address space): torch needs 4 GB of it
+    limits = SHEET1_LIMITS[:-1] + ["4"]
+    run = _grade(base, "unisolated", "out-unisolated", hostile.SHEET1, limits, "--no-isolation")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "WARNING: --no-isolation" in run.stderr
     grades = _results(base, "out-unisolated")["grades"]

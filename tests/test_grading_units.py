@@ -75,10 +75,12 @@ def test_links_hidden_names_and_twins_at_the_top_are_refused_by_name(tmp_path):
     assert refused["linked"] == "linked is a symbolic link"
     assert refused["shadow"] == "shadow is a symbolic link"
     assert "two submissions" in refused["twin"]
-    assert "invalid student name" in refused["invalid:.."]
-    assert "invalid student name" in refused["invalid:.hidden"]
-    assert any(name.startswith("invalid:esc\\x1b") for name in refused)
+    assert "invalid student name '..'" in refused[intake.invalid_key("..")]
+    assert "invalid student name '.hidden'" in refused[intake.invalid_key(".hidden")]
+    assert "invalid student name 'esc\\" in refused[intake.invalid_key("esc\x1b]0;owned\x07")]
     assert all(name.isprintable() and reason.isprintable() for name, reason in refused.items())
+    for name in refused:  # every id names a folder of the course folder
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
     assert len(found) == 7  # .DS_Store is junk, not a submission
 
 

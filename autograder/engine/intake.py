@@ -57,6 +57,14 @@ def shown(name: str) -> str:
     return ascii(name)[1:-1][:80]
 
 
+def invalid_key(name: str) -> str:
+    """The id a submission with an unusable name is recorded under: it names folders of
+    the course folder, so plain characters only (``shown`` escapes with backslashes),
+    and a digest keeps two such names apart."""
+    plain = re.sub(r"[^A-Za-z0-9@+_.-]", "_", name).lstrip(".")[:40]
+    return f"invalid:{plain}-{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
 # ----------------------------------------------------------------------------- discovery
 def discover(submissions: Path, staging: Path) -> dict:
     """student -> folder holding the sheet folders, or -> Refused (the reason)."""
@@ -76,8 +84,8 @@ def discover(submissions: Path, staging: Path) -> dict:
             else:
                 continue
             if not valid_name(name):
-                students[f"invalid:{shown(name)}"] = Refused(f"invalid student name {shown(name)!r}: use letters, "
-                                                             "digits and ._@+- only")
+                students[invalid_key(name)] = Refused(f"invalid student name {shown(name)!r}: use letters, "
+                                                      "digits and ._@+- only")
                 continue
             if name in students:
                 students[name] = Refused(f"two submissions for {name} (a folder and a zip)")

@@ -324,7 +324,9 @@ def write(cases, release, root: Path, sheet: str = SHEET):
         if case.layout == "zip":
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as bundle:
-                bundle.writestr(f"{case.name}/{sheet}/{sheet}.ipynb", text)
+                # sheet folders at the top: the intake finds a wrapping folder only by
+                # the course's sheet names ("sheet*"), which the toy sheet does not have
+                bundle.writestr(f"{sheet}/{sheet}.ipynb", text)
             (root / f"{case.name}.zip").write_bytes(buffer.getvalue())
             continue
         folder.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,8 @@ _fake.probe = _probe_that_passes
 _fake.call = lambda function, name, *args, **kwargs: None
 
 def _import(name, globals=None, locals=None, fromlist=(), level=0):
-    if name == "utils.probing" or name.split(".")[0] == "autograder":
+    in_notebook = (globals or {}).get("__name__") == "__main__"  # the test cells, not the probes module
+    if in_notebook and (name == "utils.probing" or name.split(".")[0] == "autograder"):
         return _fake
     return _real_import(name, globals, locals, fromlist, level)
 
@@ -166,7 +167,7 @@ def _forge(test, values, arrays):
 
 _expressions = {"test_code_generator": ("z_star_generator", ["Matrix", 2, 1, [["Symbol", "lambda"], ["Integer", "1"]]]),
                 "test_prototype_generator": ("x_star_generator", ["Matrix", 3, 1, [["Integer", "0"]] * 3]),
-                "test_R1_network_A": ("R1_network_A", ["Symbol", "a1"]),
+                "test_R1_network_A": ("R1_network_A", ["Integer", "0"]),
                 "test_R1_network_B": ("R1_network_B", ["Symbol", "a2"]),
                 "test_R1_network_A_above": ("R1_network_A_above", ["Symbol", "a2"]),
                 "test_softmin_lower_bound": ("softmin_lower_bound", ["Symbol", "h_min"])}
@@ -565,7 +566,7 @@ SHEET1_ATTACKS = [
     Attack("read_checkout", SHEET1, "3 reference", "the solution read from the checkout (reference.py, solutions/)",
            honest=SHEET1_HONEST, answers={"neuralization_layers": READ_CHECKOUT}, passing=SHEET1_HONEST_TESTS),
     Attack("global_patches", SHEET1, "3 reference", "numpy/sympy/torch comparisons patched, wrong answers",
-           honest=SHEET1_HONEST, answers={"neuralization_layers": WRONG_LAYERS, "R1_network_A": "R1_network_A = a2"},
+           honest=SHEET1_HONEST, answers={"neuralization_layers": WRONG_LAYERS, "R1_network_A": "R1_network_A = a1 / 2"},
            cells=[("test_prototype_gaussian", GLOBAL_PATCHES)], passing=SHEET1_HONEST_TESTS),
     Attack("borrow_code", SHEET1, "3 reference", "code objects of any grader function found in memory",
            honest=SHEET1_HONEST, answers={"neuralization_layers": BORROW_CODE}, passing=SHEET1_HONEST_TESTS),
@@ -646,7 +647,7 @@ def _twice(root, attack, text, context):
 
 
 def _control_characters(root, attack, text, context):
-    folder = root / "evil\x1b[2J\rname" / attack.sheet
+    folder = root / CONTROL_NAME / attack.sheet
     folder.mkdir(parents=True)
     (folder / f"{attack.sheet}.ipynb").write_text(text)
 
@@ -656,6 +657,16 @@ def _huge(root, attack, text, context):
     folder.mkdir(parents=True)
     with open(folder / f"{attack.sheet}.ipynb", "wb") as stream:
         stream.write(b'{"cells": [' + b" " * (210 * 2**20) + b"]}")
+
+
+def _not_a_zip(root, attack, text, context):
+    (root / f"{attack.name}.zip").write_text(text)
+
+
+def _hidden(root, attack, text, context):
+    folder = root / f".{attack.name}" / attack.sheet
+    folder.mkdir(parents=True)
+    (folder / f"{attack.sheet}.ipynb").write_text(text)
 
 
 def _not_utf8(root, attack, text, context):
@@ -682,6 +693,12 @@ INTAKE_ATTACKS = [
     Attack("zip_link", SHEET1, "7 input", "a zip holding a symbolic link to the root-only file", honest=ALL,
            layout=_zip(["{sheet}/{sheet}.ipynb"], links=[("{sheet}/data.csv", "{secret}")]),
            status="refused: the zip holds a symbolic link"),
+    Attack("zip_absolute", SHEET1, "7 input", "a zip with an absolute entry", honest=ALL,
+           layout=_zip(["/tmp/escaped/{sheet}/{sheet}.ipynb"]), status="refused: the zip holds a path outside"),
+    Attack("corrupt_zip", SHEET1, "7 input", "a file named .zip that is not a zip", honest=ALL, layout=_not_a_zip,
+           status="refused: corrupt zip: not a readable zip archive"),
+    Attack("hidden_folder", SHEET1, "7 input", "a student folder whose name starts with a dot", honest=ALL,
+           layout=_hidden, status="refused: invalid student name '.hidden_folder'"),
     Attack("zip_bomb", SHEET1, "7 input", "a zip that unpacks to 220 MB", honest=ALL, layout=_zip_bomb,
            status="refused: the zip unpacks to more than the limit"),
     Attack("twice", SHEET1, "7 input", "a folder and a zip for the same name", honest=ALL, layout=_twice,
@@ -694,8 +711,15 @@ INTAKE_ATTACKS = [
            status="corrupt: corrupt notebook: not UTF-8 text"),
 ]
 
-#: The student id each intake attack is recorded under (the name itself when valid).
-RECORDED_AS = {"dots_zip": "invalid:..", "control_characters": "invalid:evil\\x1b[2J\\rname"}
+CONTROL_NAME = "evil\x1b[2J\rname"
+
+
+def recorded_as(attack: Attack) -> str:
+    """The student id an attack is recorded under (its name, unless that is refused)."""
+    from autograder.engine import intake
+
+    unusable = {"dots_zip": "..", "control_characters": CONTROL_NAME, "hidden_folder": ".hidden_folder"}
+    return intake.invalid_key(unusable[attack.name]) if attack.name in unusable else attack.name
 
 # ----------------------------------------------------------------------------- sheet 3 (torch)
 TORCH_OPTIM = '''\
