@@ -51,9 +51,10 @@ class _Geometry:
 
     For a stride-1 convolution the input gradient (a transposed convolution) equals an
     ordinary convolution of the output signal with the weights transposed and flipped,
-    padded by ``dilation · (kernel − 1) − padding``.  oneDNN runs that forward
-    convolution faster on the CPU than its own input-gradient kernel (measured 10–15 %
-    on VGG-16's layers), so the LRP layers use it where it applies.
+    padded by ``dilation · (kernel − 1) − padding``; the LRP layers use it where it
+    applies (same numbers; on one CPU thread the two cost the same, with two threads
+    oneDNN's forward kernel was up to 10–15 % faster on single layers of VGG-16 on a
+    loaded machine).
     """
 
     def __init__(self, conv):
