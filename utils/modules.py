@@ -33,8 +33,9 @@ Threads
 The matrix products run in NumPy's BLAS, which uses several cores.  The passes around
 them (im2col and its adjoint, the ReLU, the pooling) are split by channel over a small
 pool of threads, since NumPy releases the interpreter lock while it copies and computes:
-without that, they run on one core while the products use all of them, and take most of
-the time of a training step on a machine with several cores.  Each thread works on its
+without that, they run on one core while the products use all of them (on one thread
+they are about a quarter of a training step of sheet 2; their share grows with the
+cores).  Each thread works on its
 own channels, so the results are the same, bit for bit, for every thread count.  The
 count follows ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) and defaults to the
 cores this process may use; :func:`set_threads` changes it.
