@@ -36,7 +36,8 @@ import hostile  # noqa: E402
 
 ROOT = corpus.ROOT
 PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"  # no virtual environment on it
-HIDDEN_CODE = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "from utils.probing import probe", "_probe(")
+#: What only the hidden part of a test cell holds (the attackers' own cells may name probes).
+HIDDEN_CODE = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "from utils.probing import probe as _probe", '_probe("')
 pytestmark = pytest.mark.slow
 
 TOY_LIMITS = ["--cell-timeout", "40", "--timeout", "300", "--memory-gb", "2"]
