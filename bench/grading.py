@@ -35,7 +35,7 @@ STUDENTS = int(os.environ.get("BENCH_STUDENTS", "40"))
 
 
 def _class(folder: Path, students: int) -> Path:
-    kinds = submissions.KINDS
+    kinds = list(submissions.KINDS)
     for kind in kinds:
         for sheet in SHEETS:
             submissions.write(kind, sheet, folder / "samples")
