@@ -204,3 +204,25 @@ def _owner(pid):
         return os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return None
+
+
+@pytest.mark.skipif(not os.access(sandbox.CGROUP_V1 / "memory", os.W_OK), reason="no writable cgroup v1 memory controller")
+def test_the_groups_of_a_worker_that_died_mid_job_are_removed():
+    """A worker killed in the middle of a job leaves its job's group behind; the next
+    worker's start removes it, and leaves the groups of living workers alone."""
+    import subprocess
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # a PID that no longer runs
+    base = sandbox.CGROUP_V1 / "memory" / sandbox.GROUP
+    base.mkdir(exist_ok=True)
+    stale, living = base / f"job-{finished.pid}-stale", base / f"job-{os.getpid()}-living"
+    stale.mkdir()
+    living.mkdir()
+    try:
+        sandbox.remove_stale_groups()
+        assert not stale.exists() and living.exists()
+    finally:
+        for path in (stale, living):
+            if path.exists():
+                path.rmdir()

@@ -94,6 +94,7 @@ def isolation() -> Isolation:
 
 
 def _probe() -> Isolation:
+    remove_stale_groups()
     memory = _cgroup_kind() or "per process (setrlimit)"
     if not sys.platform.startswith("linux"):
         return Isolation("", memory, "bubblewrap needs Linux")
@@ -124,6 +125,30 @@ def _cgroup_kind() -> str:
 
 
 # ----------------------------------------------------------------------------- cgroups
+def remove_stale_groups():
+    """Remove the job groups of workers that died in the middle of a job (a group's name
+    holds the PID of the worker that made it): kill what is left in them, then rmdir."""
+    if os.geteuid() != 0:
+        return
+    for base in (CGROUP_V1 / "memory" / GROUP, CGROUP_V1 / "pids" / GROUP, CGROUP_V1 / "cpuacct" / GROUP,
+                 CGROUP_V2 / GROUP):
+        for path in base.glob("job-*-*") if base.is_dir() else ():
+            try:
+                os.kill(int(path.name.split("-")[1]), 0)
+                continue  # its worker is alive: the group may be in use
+            except ProcessLookupError:
+                pass
+            except (ValueError, PermissionError):
+                continue
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+                path.rmdir()
+            except OSError:
+                pass
+
+
+
 #: Run by ``sh`` before the sandbox starts: write its own PID into each cgroup.procs file
 #: named before ``--``, then exec the rest (no Python code runs between fork and exec).
 _ENTER_GROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
