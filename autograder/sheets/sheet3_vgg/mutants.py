@@ -153,7 +153,7 @@ def _build(first="zb", gamma=None, copy_model=True):
                 if i == start and first == "zb":
                     features[i] = vgg.ConvPx(features[i])
                 elif i == start and first == "plain":
-                    features[i] = _TupleInput(features[i])
+                    features[i] = _FirstOfTuple(features[i])
                 else:
                     features[i] = ref.Conv(features[i], g)
         return lrpmodel
@@ -161,15 +161,16 @@ def _build(first="zb", gamma=None, copy_model=True):
     return build_lrp_model
 
 
-class _TupleInput(torch.nn.Module):
-    """The first convolution left as it is, fed with X only."""
+class _FirstOfTuple(torch.nn.Module):
+    """A module fed with X only out of LRP's (X, L, H): the first convolution left as it
+    is, or a whole model (plain Gradient×Input)."""
 
-    def __init__(self, conv):
+    def __init__(self, module):
         super().__init__()
-        self.conv = conv
+        self.module = module
 
     def forward(self, inputs):
-        return self.conv(inputs[0])
+        return self.module(inputs[0])
 
 
 def lrp_x_only(lrpmodel, X, c, L, H):
@@ -189,16 +190,7 @@ def lrp_plus_bounds(lrpmodel, X, c, L, H):  # signs of the bound terms flipped
 
 
 def gradient_x_input_model(model):
-    return _TupleModel(copy.deepcopy(model))
-
-
-class _TupleModel(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs):
-        return self.model(inputs[0])
+    return _FirstOfTuple(copy.deepcopy(model))
 
 
 # --- DeconvNet, guided backprop -----------------------------------------------------------
