@@ -72,7 +72,7 @@ def test_download_goes_through_torch_hub_with_a_progress_bar(offline, monkeypatc
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fetch)
     loaded = vgg.load_vgg("auto", download=True)
     (url, options), = calls
-    assert url == vgg.IMAGENET_WEIGHTS.url and options["progress"] is True and options["check_hash"] is True
+    assert url == vgg.IMAGENET_WEIGHTS_URL and options["progress"] is True and options["check_hash"] is True
     assert loaded.kind == "imagenet" and "downloaded" in loaded.description
     assert torch.equal(loaded.model.features[0].weight, random_vgg16_state["features.0.weight"])
 
@@ -111,9 +111,53 @@ def test_imagenet_path_explains_the_sample_photo(offline, monkeypatch, random_vg
     assert float(R.sum()) == pytest.approx(logit, rel=1e-4)
 
 
-def test_cifar_model_is_torchvision_vgg_with_the_small_configuration():
+def test_imagenet_weights_and_class_names_are_torchvisions():
+    from torchvision.models import VGG16_Weights
+
+    assert vgg.IMAGENET_WEIGHTS_URL == VGG16_Weights.IMAGENET1K_V1.url
+    assert vgg.imagenet_classes() == tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def test_course_vgg16_computes_what_torchvisions_vgg16_computes(random_vgg16_state):
+    """The course's VGG-16 takes torchvision's parameters unchanged (same names and shapes,
+    strict loading) and computes the same scores, in training mode's layout and in eval."""
+    import torchvision
+
+    theirs = torchvision.models.vgg16(weights=None).eval()
+    theirs.load_state_dict(random_vgg16_state)
+    ours = vgg.vgg16().eval()
+    ours.load_state_dict(random_vgg16_state)  # strict: every name and shape must match
+    assert [type(m) for m in ours.modules()][1:] == [type(m) for m in theirs.modules()][1:]
+    X = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(ours(X), theirs(X))
+
+
+def test_sheets_3_and_4_start_without_torchvision():
+    """torchvision's import loads PyTorch's compiler stack (seconds at every notebook start
+    and every graded notebook): the modules sheets 3 and 4 import must not need it."""
+    import subprocess
+    import sys
+
+    script = ("import sys; import utils, utils.vgg, utils.attribution, utils.cnn; "
+              "from utils.vgg import load_vgg; load_vgg('cifar'); "
+              "sys.exit(3 if 'torchvision' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", script], env={"COURSE_FAST_MODE": "1", "PATH": ""}).returncode == 0
+
+
+def test_sheet_2_starts_without_pytorch():
+    """Sheet 2 is NumPy only: the course's modules it imports must not load PyTorch."""
+    import subprocess
+    import sys
+
+    script = ("import sys; import utils, utils.modules, utils.cifar10, utils.runmode, utils.probing; "
+              "utils.modules.Network; sys.exit(3 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", script], env={"COURSE_FAST_MODE": "1", "PATH": ""}).returncode == 0
+
+
+def test_cifar_model_has_the_small_configuration_in_torchvisions_layout():
     model = vgg.load_cifar_vgg()
-    assert isinstance(model, __import__("torchvision").models.VGG)
+    assert isinstance(model, vgg.VGG) and isinstance(model.avgpool, torch.nn.Identity)
     kinds = {type(m) for m in model.features}
     assert kinds == {torch.nn.Conv2d, torch.nn.ReLU, torch.nn.MaxPool2d}
     assert {type(m) for m in model.classifier} == {torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout}

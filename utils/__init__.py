@@ -11,8 +11,17 @@ helpers live in their own modules and are imported by the sheets that need them:
 :mod:`utils.attribution` (sheet 4).
 """
 from .device import device, exact_float32
-from .layers import newlayer
 from .plotting import heatmaps, images, visualize
 from .runmode import fast_mode
 
 __all__ = ["images", "heatmaps", "visualize", "newlayer", "fast_mode", "device", "exact_float32"]
+
+
+def __getattr__(name):
+    # ``utils.newlayer`` imports PyTorch when first used, not with the package: sheet 2
+    # runs on NumPy alone, and importing PyTorch costs seconds.
+    if name == "newlayer":
+        from .layers import newlayer
+
+        return newlayer
+    raise AttributeError(f"module 'utils' has no attribute {name!r}")

@@ -20,10 +20,14 @@ denominators (LRP) or sums many gradients (Integrated Gradients) can move by sev
 cent.  Where a sheet compares two implementations or checks a conservation law, it turns
 TF32 off with this context manager.
 """
+from __future__ import annotations
+
 import contextlib
 import os
+import typing
 
-import torch
+if typing.TYPE_CHECKING:
+    import torch
 
 #: The environment variable that overrides the automatic choice.
 ENVIRONMENT_VARIABLE = "COURSE_DEVICE"
@@ -36,6 +40,8 @@ def device() -> torch.device:
     available, else ``cpu``.  A device that PyTorch does not know, or a CUDA device on a
     machine without one, is an error that names the variable.
     """
+    import torch  # here, not above: sheet 2 uses utils without PyTorch, and importing it costs seconds
+
     chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if not chosen:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -52,6 +58,8 @@ def device() -> torch.device:
 
 def describe(where: torch.device | None = None) -> str:
     """A short description of a device, e.g. ``cuda (NVIDIA H200)`` or ``cpu (2 threads)``."""
+    import torch
+
     where = device() if where is None else torch.device(where)
     if where.type == "cuda":
         return f"{where} ({torch.cuda.get_device_name(where)})"
@@ -65,6 +73,8 @@ def exact_float32():
     """Inside this block float32 matrix products and convolutions on a CUDA GPU are
     computed in full float32, not in TF32; the previous settings come back afterwards.
     On the CPU it changes nothing (the CPU never uses TF32)."""
+    import torch
+
     matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

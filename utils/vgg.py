@@ -3,14 +3,19 @@ and the structural helpers of the LRP layer surgery.
 
 Two models can be explained with the same code:
 
-* torchvision's VGG-16 with ImageNet weights (Simonyan & Zisserman, "Very Deep
+* VGG-16 with torchvision's ImageNet weights (Simonyan & Zisserman, "Very Deep
   Convolutional Networks for Large-Scale Image Recognition", 2015), taken from the torch
   cache, or downloaded when the machine is online (see :func:`load_vgg`), and shown
   matplotlib's sample photo of Grace Hopper (:func:`sample_photo`) or an image of the
   student's own (:func:`imagenet_image`);
-* the course's own VGG-style network for CIFAR-10, built with torchvision's ``VGG`` class
-  from a small configuration and trained by ``python -m utils.train_vgg``; its weights ship
-  in ``utils/params/vgg_cifar.pt``.
+* the course's own VGG-style network for CIFAR-10, built from a small configuration and
+  trained by ``python -m utils.train_vgg``; its weights ship in ``utils/params/vgg_cifar.pt``.
+
+Both are instances of :class:`VGG`, laid out as torchvision's VGG (``features``,
+``avgpool``, ``classifier``, the same parameter names), so torchvision's ImageNet weights
+load into it unchanged.  The class is the course's own because importing torchvision
+costs seconds (it loads PyTorch's compiler stack), which every start of sheets 3 and 4
+would pay; torchvision is imported only for the ImageNet class names.
 
 Both take NCHW tensors normalised per channel as ``(pixel - mean) / std`` with pixels in
 [0, 1].  :class:`Normalisation` converts images and gives the pixel box ``[L, H]`` of the
@@ -33,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 from .layers import newlayer
 
@@ -45,6 +49,8 @@ CIFAR_METRICS = PARAMS / "vgg_cifar.json"
 #: convolutions, each block closed by a 2×2 max-pooling (32×32 → 4×4).
 CIFAR_CFG = (16, 16, "M", 32, 32, "M", 64, 64, "M")
 CIFAR_HIDDEN = 256
+#: VGG-16, configuration "D" of Simonyan & Zisserman: thirteen 3×3 convolutions in five blocks.
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 CASTLE = 483  # ImageNet class index of "castle"
 MILITARY_UNIFORM = 652  # ImageNet class index of "military uniform" (matplotlib's sample photo)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -121,17 +127,42 @@ def make_features(cfg=CIFAR_CFG, in_channels: int = 3) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers)
 
 
-def cifar_vgg(seed: int | None = 0) -> torchvision.models.VGG:
-    """The course's CIFAR-10 VGG, freshly initialised (seeded): torchvision's ``VGG`` with
-    :data:`CIFAR_CFG` features and a classifier Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear
-    on the 64×4×4 feature map of a 32×32 image."""
+class VGG(torch.nn.Module):
+    """A VGG network: ``features`` (convolutions, ReLUs, max-poolings) → ``avgpool`` →
+    flatten → ``classifier``, with torchvision's attribute and parameter names."""
+
+    def __init__(self, features: torch.nn.Sequential, avgpool: torch.nn.Module, classifier: torch.nn.Sequential):
+        super().__init__()
+        self.features = features
+        self.avgpool = avgpool
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def vgg16(num_classes: int = 1000) -> VGG:
+    """VGG-16's architecture (untrained, PyTorch's default initialisation): features
+    :data:`VGG16_CFG`, a 7×7 adaptive average pooling, and the classifier
+    Linear(25088, 4096)-ReLU-Dropout-Linear(4096, 4096)-ReLU-Dropout-Linear(4096, classes)."""
+    classifier = torch.nn.Sequential(
+        torch.nn.Linear(512 * 7 * 7, 4096), torch.nn.ReLU(inplace=True), torch.nn.Dropout(0.5),
+        torch.nn.Linear(4096, 4096), torch.nn.ReLU(inplace=True), torch.nn.Dropout(0.5),
+        torch.nn.Linear(4096, num_classes),
+    )
+    return VGG(make_features(VGG16_CFG), torch.nn.AdaptiveAvgPool2d((7, 7)), classifier)
+
+
+def cifar_vgg(seed: int | None = 0) -> VGG:
+    """The course's CIFAR-10 VGG, freshly initialised (seeded): :data:`CIFAR_CFG` features
+    (He-normal weights for the ReLUs that follow, zero biases), no pooling of the 4×4
+    feature map of a 32×32 image, and a classifier Linear-ReLU-Dropout-Linear-ReLU-Dropout-Linear
+    (He-uniform weights, zero biases)."""
     if seed is not None:
         torch.manual_seed(seed)
     features = make_features(CIFAR_CFG)
-    model = torchvision.models.VGG(features, num_classes=10, init_weights=True)
     channels = [c for c in CIFAR_CFG if c != "M"][-1]
-    model.avgpool = torch.nn.Identity()  # the feature map is already 4×4 for 32×32 inputs
-    model.classifier = torch.nn.Sequential(
+    classifier = torch.nn.Sequential(
         torch.nn.Linear(channels * 4 * 4, CIFAR_HIDDEN),
         torch.nn.ReLU(inplace=True),
         torch.nn.Dropout(0.3),
@@ -140,6 +171,11 @@ def cifar_vgg(seed: int | None = 0) -> torchvision.models.VGG:
         torch.nn.Dropout(0.3),
         torch.nn.Linear(CIFAR_HIDDEN, 10),
     )
+    model = VGG(features, torch.nn.Identity(), classifier)  # the feature map is already 4×4
+    for layer in model.features:
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            torch.nn.init.zeros_(layer.bias)
     for layer in model.classifier:
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
@@ -147,7 +183,7 @@ def cifar_vgg(seed: int | None = 0) -> torchvision.models.VGG:
     return model
 
 
-def load_cifar_vgg(weights: str | os.PathLike | None = CIFAR_WEIGHTS) -> torchvision.models.VGG:
+def load_cifar_vgg(weights: str | os.PathLike | None = CIFAR_WEIGHTS) -> VGG:
     """The trained CIFAR-10 VGG in eval mode; ``weights=None`` gives the untrained one."""
     model = cifar_vgg()
     if weights is not None:
@@ -162,8 +198,8 @@ def cifar_metrics() -> dict:
     return json.loads(CIFAR_METRICS.read_text()) if CIFAR_METRICS.is_file() else {}
 
 
-#: The ImageNet weights of torchvision's VGG-16 (528 MB; file name vgg16-397923af.pth).
-IMAGENET_WEIGHTS = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+#: torchvision's ImageNet weights of VGG-16 (528 MB; the file name carries the start of its SHA-256).
+IMAGENET_WEIGHTS_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 #: Set to 1 to forbid every download of model weights (CI, grading, metered connections).
 NO_DOWNLOAD_VARIABLE = "COURSE_NO_DOWNLOAD"
 #: Where the ImageNet weights come from.
@@ -172,7 +208,7 @@ WEIGHTS_HOST = "download.pytorch.org"
 
 def imagenet_weights_file() -> Path:
     """Where the ImageNet weights of VGG-16 lie in the torch cache (``$TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS_URL).name
 
 
 def online(host: str = WEIGHTS_HOST, port: int = 443, timeout: float = 3.0) -> bool:
@@ -206,22 +242,22 @@ def _imagenet_state_dict(download: bool, progress: bool) -> tuple[dict, str]:
             "pass download=True to fetch them (528 MB), or use the course's CIFAR-10 VGG"
         )
     try:  # a progress bar on stderr; the file's hash is checked against its name
-        state = torch.hub.load_state_dict_from_url(IMAGENET_WEIGHTS.url, progress=progress, check_hash=True,
+        state = torch.hub.load_state_dict_from_url(IMAGENET_WEIGHTS_URL, progress=progress, check_hash=True,
                                                    map_location="cpu", weights_only=True)
     except Exception as error:  # network errors come in many types
         raise WeightsUnavailable(f"the ImageNet weights of VGG-16 could not be downloaded: {error}") from error
     return state, "download"
 
 
-def load_imagenet_vgg16(download: bool = False, progress: bool = True) -> torchvision.models.VGG:
-    """torchvision's VGG-16 with ImageNet weights, in eval mode.
+def load_imagenet_vgg16(download: bool = False, progress: bool = True) -> VGG:
+    """VGG-16 with torchvision's ImageNet weights, in eval mode.
 
     Uses the torch cache (``$TORCH_HOME``); fetches the weights (with a progress bar) only
     when ``download=True``.  Raises :class:`WeightsUnavailable` otherwise.  The model's
     attribute ``weights_source`` says "cache" or "download".
     """
     state, source = _imagenet_state_dict(download, progress)
-    model = torchvision.models.vgg16(weights=None)
+    model = vgg16()
     model.load_state_dict(state)
     model.weights_source = source
     return model.eval()
@@ -233,7 +269,7 @@ def _cifar_loaded() -> LoadedVGG:
     model = load_cifar_vgg()
     metrics = cifar_metrics()
     accuracy = f", test accuracy {100 * metrics['test_accuracy']:.1f} %" if "test_accuracy" in metrics else ""
-    description = (f"the course's VGG-style CIFAR-10 network (torchvision VGG, features {list(CIFAR_CFG)}, "
+    description = (f"the course's VGG-style CIFAR-10 network (features {list(CIFAR_CFG)}, "
                    f"32×32 inputs{accuracy})")
     return LoadedVGG(model, "cifar", description, CIFAR_NORMALISATION, CLASSES)
 
@@ -269,8 +305,16 @@ def load_vgg(prefer: str = "auto", *, download: bool | None = None, progress: bo
         return _cifar_loaded()
     where = {"cache": f"from the torch cache, {imagenet_weights_file()}",
              "download": f"downloaded into {imagenet_weights_file()}"}.get(getattr(model, "weights_source", ""), "")
-    description = f"torchvision VGG-16 with ImageNet weights (1000 classes, 224×224 inputs; weights {where})"
-    return LoadedVGG(model, "imagenet", description, IMAGENET_NORMALISATION, tuple(IMAGENET_WEIGHTS.meta["categories"]))
+    description = f"VGG-16 with torchvision's ImageNet weights (1000 classes, 224×224 inputs; weights {where})"
+    return LoadedVGG(model, "imagenet", description, IMAGENET_NORMALISATION, imagenet_classes())
+
+
+def imagenet_classes() -> tuple:
+    """The names of the 1000 ImageNet classes, in the order of VGG-16's outputs (from
+    torchvision, imported here only: the ImageNet model is the slow path anyway)."""
+    from torchvision.models import VGG16_Weights
+
+    return tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def sample_photo() -> Path:

@@ -25,14 +25,17 @@
 #
 # **Which model.** The sheet works with two models through the same code:
 #
-# * torchvision's VGG-16 with ImageNet weights: from your torch cache, or downloaded once
+# * VGG-16 with torchvision's ImageNet weights: from your torch cache, or downloaded once
 #   (528 MB, with a progress bar) when your machine is online. It explains matplotlib's
 #   sample photo of Grace Hopper for ImageNet class 652, "military uniform", unless you
 #   name an image of your own in `IMAGE_PATH` below (for a photo of a castle, say, set
 #   `IMAGE_CLASS = 483`, "castle");
-# * otherwise the course's VGG-style CIFAR-10 network (torchvision's `VGG` class with three
-#   blocks of two convolutions, trained by `python -m utils.train_vgg`; its weights ship
-#   with the course), explained on CIFAR-10 test images.
+# * otherwise the course's VGG-style CIFAR-10 network (three blocks of two convolutions,
+#   trained by `python -m utils.train_vgg`; its weights ship with the course), explained on
+#   CIFAR-10 test images.
+#
+# Both are `utils.vgg.VGG` modules, laid out as torchvision's VGG: `model.features` (the
+# convolutions, ReLUs and max-poolings), `model.avgpool` and `model.classifier`.
 #
 # The cell below says which one is used. To keep the CIFAR-10 network on a machine that
 # is online, set the environment variable `COURSE_NO_DOWNLOAD=1` before starting Jupyter.

@@ -64,7 +64,6 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torchvision  # noqa: F401  (the VGG models of sheet 3 are torchvision models)
 
 import utils
 from utils import cifar10

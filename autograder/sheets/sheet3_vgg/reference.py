@@ -21,7 +21,6 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 
 from utils.layers import newlayer
 from utils.vgg import block_gamma, conv_blocks, first_conv, replace_relus
@@ -397,15 +396,15 @@ def zennit_lrp(model, X, c, L, H, epsilon=1e-9, stabilizer=1e-6):
 
 
 def small_vgg(seed, cfg=(4, 5, "M", 6, 6, "M", 8, "M"), size=16, classes=5, bias=True, dtype=torch.float64):
-    """A small random VGG (torchvision's VGG class) for tests: fast, no weights."""
-    from utils.vgg import make_features
+    """A small random VGG (the course's :class:`utils.vgg.VGG`, torchvision's layout) for
+    tests: fast, no weights."""
+    from utils.vgg import VGG, make_features
 
     torch.manual_seed(seed)
     features = make_features(cfg)
-    model = torchvision.models.VGG(features, num_classes=classes, init_weights=False)
     channels = [c for c in cfg if c != "M"][-1]
     side = size // 2 ** cfg.count("M")
-    model.avgpool = torch.nn.Identity()
+    model = VGG(features, torch.nn.Identity(), torch.nn.Sequential())
     model.classifier = torch.nn.Sequential(
         torch.nn.Linear(channels * side * side, 12), torch.nn.ReLU(inplace=True), torch.nn.Dropout(0.5),
         torch.nn.Linear(12, classes))
@@ -462,33 +461,19 @@ RULES = {
 # ------------------------------------------------------- networks of the challenges
 
 
-class SmallVGG(torch.nn.Module):
-    """``features`` → ``avgpool`` (the identity) → flatten → ``classifier``: the layout of
-    torchvision's VGG, without its large default classifier."""
-
-    def __init__(self, features, classifier):
-        super().__init__()
-        self.features = features
-        self.avgpool = torch.nn.Identity()
-        self.classifier = classifier
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-
-
 def vgg_from_arrays(arrays, prefix="", dtype=torch.float64):
     """The small VGG of a challenge (eval mode): ``<prefix>cfg`` lists the widths of the
     3×3 convolutions (padding 1, each followed by an in-place ReLU), 0 standing for a 2×2
     max-pooling; the classifier is Linear–ReLU–Dropout–Linear; the weights are stored
     under their ``state_dict`` names after ``prefix``."""
-    from utils.vgg import make_features
+    from utils.vgg import VGG, make_features
 
     cfg = ["M" if int(width) == 0 else int(width) for width in arrays[prefix + "cfg"]]
     hidden, inputs = arrays[prefix + "classifier.0.weight"].shape
     classes = arrays[prefix + "classifier.3.weight"].shape[0]
     classifier = torch.nn.Sequential(torch.nn.Linear(inputs, hidden), torch.nn.ReLU(inplace=True),
                                      torch.nn.Dropout(0.5), torch.nn.Linear(hidden, classes))
-    model = SmallVGG(make_features(cfg), classifier).to(dtype)
+    model = VGG(make_features(cfg), torch.nn.Identity(), classifier).to(dtype)
     model.load_state_dict({key[len(prefix):]: torch.as_tensor(np.asarray(value), dtype=dtype)
                            for key, value in arrays.items() if key.startswith((prefix + "features.", prefix + "classifier."))})
     return model.eval()
