@@ -170,14 +170,15 @@ def test_torch_cnn_says_which_files_are_missing(tmp_path):
 
 
 def test_threads_give_the_same_numbers_bit_for_bit(monkeypatch):
-    """The passes around the matrix products are split by channel over threads; each
-    element is computed by the same operations in the same order, whatever the count."""
+    """The passes around the matrix products are split by channel (or, for im2col and its
+    adjoint on few channels, by row) over threads; each element is computed by the same
+    operations in the same order, whatever the count."""
     monkeypatch.setattr(md, "PARALLEL_MIN_SIZE", 1)  # split even these small arrays
     generator = np.random.default_rng(5)
-    X = generator.standard_normal((3, 12, 12, 5)).astype(np.float32)
+    X = generator.standard_normal((3, 12, 12, 3)).astype(np.float32)
 
     def run():
-        layers = [_conv((3, 3, 5, 6), seed=1), md.ReLU(), md.Pooling(), _conv((5, 5, 6, 4), seed=2)]
+        layers = [_conv((3, 3, 3, 6), seed=1), md.ReLU(), md.Pooling(), _conv((5, 5, 6, 4), seed=2)]
         net = md.Network(layers)
         Y = net.forward(X)
         DX = net.gradprop(np.ones_like(Y))
@@ -187,11 +188,18 @@ def test_threads_give_the_same_numbers_bit_for_bit(monkeypatch):
     try:
         assert md.set_threads(1) == 1
         single = run()
-        assert md.set_threads(3) == 3
-        threaded = run()
+        # three threads split the first layer's three channels; two and seven split its rows
+        split_by_channel = {}
+        threaded = {}
+        for count in (2, 3, 7):
+            assert md.set_threads(count) == count
+            split_by_channel[count] = md._split_channels(3, 10)
+            threaded[count] = run()
     finally:
         md.set_threads(None)
-    for ours, reference in zip(threaded, single):
-        np.testing.assert_array_equal(ours, reference)
+    assert split_by_channel == {2: False, 3: True, 7: False}
+    for count, results in threaded.items():
+        for ours, reference in zip(results, single):
+            np.testing.assert_array_equal(ours, reference, err_msg=f"{count} threads")
     with pytest.raises(ValueError):
         md.set_threads(0)

@@ -36,7 +36,10 @@ pool of threads, since NumPy releases the interpreter lock while it copies and c
 without that, they run on one core while the products use all of them (on one thread
 they are about a quarter of a training step of sheet 2; their share grows with the
 cores).  Each thread works on its
-own channels, so the results are the same, bit for bit, for every thread count.  The
+own channels, so the results are the same, bit for bit, for every thread count.  im2col
+and its adjoint split by rows of the image instead when that shares the work more evenly
+(the first layer's three channels would keep all but three threads idle, and split
+unevenly over two); each element still sees the same additions in the same order.  The
 count follows ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) and defaults to the
 cores this process may use; :func:`set_threads` changes it.
 
@@ -167,6 +170,14 @@ def _share(length: int, k: int, parts: int) -> slice:
     return slice(k * length // parts, (k + 1) * length // parts)
 
 
+def _split_channels(channels: int, rows: int) -> bool:
+    """Whether im2col and its adjoint should split their work by channel rather than by
+    row: the axis whose largest share is the smaller fraction of the whole (the first
+    layer has three channels, which two or more threads would share unevenly or not at all)."""
+    threads = max(_threads, 1)
+    return -(-channels // threads) * rows <= -(-rows // threads) * channels
+
+
 def _as_batch(X, name="X") -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 4:
@@ -201,11 +212,18 @@ def receptive_fields(X: np.ndarray, h: int, w: int) -> np.ndarray:
     )
     fields = np.empty((h, w, C, Ho, Wo, N), dtype=planes.dtype)
 
-    def copy(k, parts):  # the threads split the channels
-        channels = _share(C, k, parts)
-        fields[:, :, channels] = view[:, :, channels]
+    if _split_channels(C, Ho):
+        def copy(k, parts):  # the threads split the channels
+            channels = _share(C, k, parts)
+            fields[:, :, channels] = view[:, :, channels]
 
-    _in_parallel(copy, C, fields.size)
+        _in_parallel(copy, C, fields.size)
+    else:
+        def copy(k, parts):  # the threads split the output rows
+            rows = _share(Ho, k, parts)
+            fields[:, :, :, rows] = view[:, :, :, rows]
+
+        _in_parallel(copy, Ho, fields.size)
     return fields.reshape(h * w * C, Ho * Wo * N)
 
 
@@ -219,13 +237,26 @@ def scatter_fields(columns: np.ndarray) -> np.ndarray:
     h, w, C, Ho, Wo, N = columns.shape
     planes = np.zeros((C, Ho + h - 1, Wo + w - 1, N), dtype=columns.dtype)
 
-    def add(k, parts):  # the threads split the channels; each adds in the same order
-        channels = _share(C, k, parts)
-        for a in range(h):
-            for b in range(w):
-                planes[channels, a:a + Ho, b:b + Wo] += columns[a, b, channels]
+    if _split_channels(C, Ho + h - 1):
+        def add(k, parts):  # the threads split the channels; each adds in the same order
+            channels = _share(C, k, parts)
+            for a in range(h):
+                for b in range(w):
+                    planes[channels, a:a + Ho, b:b + Wo] += columns[a, b, channels]
 
-    _in_parallel(add, C, columns.size)
+        _in_parallel(add, C, columns.size)
+    else:
+        def add(k, parts):  # the threads split the rows of the result; the same order of additions
+            rows = _share(Ho + h - 1, k, parts)
+            for a in range(h):
+                # the rows i of the columns that land in the share: rows.start <= i + a < rows.stop
+                first, last = max(rows.start - a, 0), min(rows.stop - a, Ho)
+                if first >= last:
+                    continue
+                for b in range(w):
+                    planes[:, first + a:last + a, b:b + Wo] += columns[a, b, :, first:last]
+
+        _in_parallel(add, Ho + h - 1, columns.size)
     return _from_planes(planes)
 
 
