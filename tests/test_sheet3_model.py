@@ -240,6 +240,18 @@ def test_fused_reference_layers_equal_the_plain_gradient_trick():
     for ours, plain in zip(run(ref.ZBoxConv(conv), (X, L, H)), run(vgg.ConvPx(conv), (X, L, H))):
         assert torch.allclose(ours, plain, atol=1e-12)
 
+    # stride 1 (the input gradient runs as a forward convolution), the ReLU fused
+    same_size = torch.nn.Conv2d(3, 5, 3, padding=1).double()
+    signal = torch.rand(2, 5, 7, 7, dtype=torch.float64)
+
+    def run_with_relu(fused):
+        inputs = [t.clone().requires_grad_(True) for t in (X, L, H)]
+        y = ref.ZBoxConv(same_size, relu=True)(tuple(inputs)) if fused else torch.relu(vgg.ConvPx(same_size)(tuple(inputs)))
+        return [y.detach(), *torch.autograd.grad((y * signal).sum(), inputs)]
+
+    for ours, plain in zip(run_with_relu(True), run_with_relu(False)):
+        assert torch.allclose(ours, plain, atol=1e-12)
+
     class PlainGamma(torch.nn.Module):
         def __init__(self, conv, gamma):
             super().__init__()

@@ -133,51 +133,55 @@ class Conv(torch.nn.Module):
 
 
 class _ZBoxConvFunction(torch.autograd.Function):
-    """zB in one convolution: the input is (X, L, H) stacked on the channel axis, the
-    weights (w, 0, 0) for z and (w, -w⁺, -w⁻) for p = z - conv⁺(L) - conv⁻(H) (the biases
-    cancel in p).  Backward: the gradient of p · [z/p]_cst for X, L and H at once."""
+    """zB with two convolutions where :class:`utils.vgg.ConvPx` runs three: v = conv_w(X)
+    on the pixels and u = conv_{w⁺}(L) + conv_{w⁻}(H) as one convolution of (L, H) stacked
+    on the channel axis with the weights (w⁺, w⁻); then z = v + b and p = v − u (the
+    biases cancel in p).  Backward: with s = grad · [z/p]_cst, the gradients of p · [z/p]_cst
+    are −w⁺ᵀs for L and −w⁻ᵀs for H, from one transposed convolution of s, and wᵀs for X,
+    their negated sum (w = w⁺ + w⁻).  Stacking (X, L, H) into one convolution instead would
+    run twice the multiplications forward (the weights (w, 0, 0) and (w, −w⁺, −w⁻) on nine
+    channels) and one and a half times backward."""
 
     @staticmethod
-    def forward(ctx, X, L, H, stacked_weight, bias, box_weight, flipped_weight, geometry, relu):
-        stacked_input = torch.cat([X, L, H], dim=1)
-        both = geometry.forward(stacked_input, stacked_weight)
-        channels = box_weight.shape[0]
-        p = both[:, channels:]
-        z = both[:, :channels].add_(bias[None, :, None, None])
+    def forward(ctx, X, L, H, weight, bias, bounds_weight, flipped_bounds_weight, geometry, relu):
+        bounds = torch.cat([L, H], dim=1)
+        pixels = geometry.forward(X, weight)
+        p = pixels - geometry.forward(bounds, bounds_weight)
+        z = pixels.add_(bias[None, :, None, None])
         out, ratio = _ratio_and_output(z, p, relu)
-        ctx.save_for_backward(ratio, box_weight, flipped_weight)
-        ctx.geometry, ctx.shape = geometry, stacked_input.shape
+        ctx.save_for_backward(ratio, bounds_weight, flipped_bounds_weight)
+        ctx.geometry, ctx.shape = geometry, bounds.shape
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        ratio, box_weight, flipped_weight = ctx.saved_tensors
-        grad_all = ctx.geometry.input_gradient(ctx.shape, box_weight, flipped_weight, grad * ratio)
-        gX, gL, gH = grad_all.chunk(3, dim=1)
-        return gX, gL, gH, None, None, None, None, None, None
+        ratio, bounds_weight, flipped_bounds_weight = ctx.saved_tensors
+        positive, negative = ctx.geometry.input_gradient(
+            ctx.shape, bounds_weight, flipped_bounds_weight, grad * ratio).chunk(2, dim=1)
+        return positive + negative, -positive, -negative, None, None, None, None, None, None
 
 
 class ZBoxConv(torch.nn.Module):
-    """The zB rule of :class:`utils.vgg.ConvPx` (same values, same gradients) with its three
-    convolutions fused into one; used by the reference LRP model.  ``relu=True`` fuses the
-    ReLU that follows, as in :class:`Conv`."""
+    """The zB rule of :class:`utils.vgg.ConvPx` (same values, same gradients) in two
+    convolutions forward and one backward; used by the reference LRP model.  ``relu=True``
+    fuses the ReLU that follows, as in :class:`Conv`."""
 
     def __init__(self, conv, relu=False):
         super().__init__()
         self.geometry = _Geometry(conv)
         self.conv, self.relu = conv, relu
         w = conv.weight.detach()
-        box = torch.cat([w, -w.clamp(min=0), -w.clamp(max=0)], dim=1)
-        self.register_buffer("box_weight", box)
-        self.register_buffer("stacked_weight", torch.cat([torch.cat([w, 0 * w, 0 * w], dim=1), box]))
-        self.register_buffer("flipped_weight", _flipped(box))
+        self.register_buffer("pixel_weight", w.clone())
+        bounds_weight = torch.cat([w.clamp(min=0), w.clamp(max=0)], dim=1)  # on (L, H)
+        self.register_buffer("bounds_weight", bounds_weight)
+        self.register_buffer("flipped_bounds_weight", _flipped(bounds_weight))
         bias = conv.bias.detach() if conv.bias is not None else w.new_zeros(conv.out_channels)
         self.register_buffer("bias", bias)
 
     def forward(self, inputs):
         X, L, H = inputs
-        return _ZBoxConvFunction.apply(X, L, H, self.stacked_weight, self.bias, self.box_weight,
-                                       self.flipped_weight, self.geometry, self.relu)
+        return _ZBoxConvFunction.apply(X, L, H, self.pixel_weight, self.bias, self.bounds_weight,
+                                       self.flipped_bounds_weight, self.geometry, self.relu)
 
 
 def build_lrp_model(model):
