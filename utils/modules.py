@@ -187,7 +187,23 @@ def _as_batch(X, name="X") -> np.ndarray:
 
 def _planes(X: np.ndarray) -> np.ndarray:
     """``X`` (N, H, W, C) as a C-contiguous (C, H, W, N) array; no copy when it already is one in memory."""
-    return np.ascontiguousarray(np.transpose(X, (3, 1, 2, 0)))
+    planes = np.transpose(X, (3, 1, 2, 0))
+    if planes.flags.c_contiguous:
+        return planes
+    # a copy (the network's input, in NHWC memory), split by channel or by row like im2col
+    copy = np.empty(planes.shape, dtype=planes.dtype)
+    C, H = planes.shape[:2]
+    if _split_channels(C, H):
+        def transpose(k, parts):
+            copy[_share(C, k, parts)] = planes[_share(C, k, parts)]
+
+        _in_parallel(transpose, C, copy.size)
+    else:
+        def transpose(k, parts):
+            copy[:, _share(H, k, parts)] = planes[:, _share(H, k, parts)]
+
+        _in_parallel(transpose, H, copy.size)
+    return copy
 
 
 def _from_planes(planes: np.ndarray) -> np.ndarray:
@@ -427,7 +443,13 @@ class Convolution(Layer):
         # (C, H, W, N) memory (see the module docstring): no copy here, and none in the
         # next convolution's receptive_fields
         Y = self.W.reshape(h * w * cin, cout).T @ self._fields
-        Y += self.B[:, None]
+        bias = self.B
+
+        def add_bias(k, parts):  # the threads split the output channels
+            channels = _share(cout, k, parts)
+            Y[channels] += bias[channels, None]
+
+        _in_parallel(add_bias, cout, Y.size)
         return _from_planes(Y.reshape(cout, H - h + 1, W_ - w + 1, N))
 
     def gradprop(self, DY):
