@@ -121,7 +121,8 @@ _threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 #: Arrays smaller than this (in elements) are handled by one thread: handing work to
-#: another thread costs tens of microseconds.
+#: another thread costs tens of microseconds.  Larger ones get one thread per half of
+#: this, up to the thread count, so that many cores do not each receive a sliver.
 PARALLEL_MIN_SIZE = 1 << 16
 
 
@@ -148,10 +149,11 @@ def get_threads() -> int:
 
 def _in_parallel(work, parts: int, size: int):
     """Run ``work(k, parts)`` for k = 0 … parts − 1, at most :func:`get_threads` at a time;
-    one thread when ``size`` (the elements touched) is small.  ``work`` must touch
+    one thread when ``size`` (the elements touched) is small, and no more threads than
+    ``size`` has halves of :data:`PARALLEL_MIN_SIZE`.  ``work`` must touch
     disjoint memory for different ``k``."""
     global _pool
-    threads = min(_threads, parts)
+    threads = min(_threads, parts, 2 * size // max(PARALLEL_MIN_SIZE, 1))
     if threads <= 1 or size < PARALLEL_MIN_SIZE:
         work(0, 1)
         return
