@@ -171,9 +171,10 @@ def merge(rows: list[dict], differences: dict) -> None:
 
     path = HERE / "results.json"
     old = json.loads(path.read_text()) if path.is_file() else []
-    kept = [row for row in old if not str(row.get("name", "")).startswith("GPU:")]
+    kept = [row for row in old if row.get("module") != "gpu_check" and not str(row.get("name", "")).startswith("GPU:")]
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M')}, {torch.cuda.get_device_name(0)}"
     for row in rows:
-        row["differences"] = differences
+        row.update(differences=differences, module="gpu_check", measured=stamp)
     merged = kept + rows
     path.write_text(json.dumps(merged, indent=2) + "\n")
     header = (f"Machine: {machine()}; GPU rows on {torch.cuda.get_device_name(0)} "
