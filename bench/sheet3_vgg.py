@@ -3,15 +3,41 @@ solution, against Zennit's composite with the same rules and against plain
 Gradient×Input, all in the same process.  Random weights (no download): the cost of a
 pass does not depend on the weight values.
 
-Goals: LRP ≤ 1.0× Zennit and ≤ 1.2× Gradient×Input.  Where that second goal meets
-arithmetic: per convolution, Gradient×Input runs one convolution forward and one
-backward; LRP-γ also needs the modified output p = conv_{w+γw⁺}(a) at every position
-(the forward computes z and p as one convolution with twice the output channels), so
-three against two.  On one CPU thread, where every convolution is compute-bound, LRP
-took 1.49× the CPU time of Gradient×Input (2.75 s against 1.85 s), with or without the
-fused ReLU and the input gradients as forward convolutions; below that only a
-convolution algorithm with fewer multiplications (Winograd) or the stacked convolution
-using several cores better than two separate ones can go.
+    python bench/sheet3_vgg.py [--threads 1] [--breakdown]
+
+Goals: LRP ≤ 1.0× Zennit and ≤ 1.2× Gradient×Input.  The second is out of reach on the
+CPU while LRP stays equal to Zennit's, for a reason of arithmetic.  Per convolution after
+the first, Gradient×Input runs one convolution forward (z) and one backward.  LRP-γ (γ > 0
+in every block of VGG-16, so no convolution falls back to LRP-0, which would need no p)
+also needs the modified output p = conv_{w+γw⁺}(a) at every position where the signal
+passes, since z/p multiplies it there: three convolutions of the same size against two.
+No exact rewriting removes the third: for a ≥ 0, p = z + γ(conv_{w⁺}(a) + b⁺) still needs
+conv_{w⁺}(a); the backward (w + γw⁺)ᵀs is one convolution either way; and the positions
+where p matters (z > 0, and the maxima before a max-pooling) differ from channel to
+channel, which a dense convolution cannot skip.  The forward computes z and p as one
+convolution with twice the output channels (z is a view of it, free); it costs exactly
+twice the convolution of z, in NCHW as in channels_last memory.
+
+Measured on one thread (parts taking turns in one process, medians of 5, on a machine
+loaded by other work, load average 2.4), convolutions 2–13 of VGG-16 summed:
+
+    part                                   LRP       Gradient×Input
+    forward z                            (837 ms)       837 ms
+    forward z and p (one convolution)     1787 ms          —
+      of which p                           950 ms
+    backward                               851 ms       867 ms
+    first convolution, forward + backward   60 ms        29 ms
+    dense layers, pooling, element-wise    177 ms       106 ms
+    total                                 2875 ms      1840 ms   (1.56×)
+
+Without p, LRP would take 1925 ms (1.05×): 1.2× would leave p at most 30 % of a
+convolution.  The zB layer runs two small convolutions forward (the pixels; the bounds L
+and H stacked) and one backward (the pixels' gradient is the negated sum of the bounds'),
+which took it from 101 to 64 ms at one thread.  On two threads, with that machine's load
+average at 4, LRP took 1.38× Gradient×Input, but the figures moved by tens of percent from
+run to run.  Below 1.5× only a convolution algorithm with fewer multiplications
+(Winograd) on the LRP side alone, which compares different algorithms and rounds
+differently, could go.
 """
 import statistics
 import time
@@ -40,13 +66,16 @@ def _median_seconds(functions: dict, repeats=REPEATS) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def run() -> list[dict]:
+def _setup():
     torch.manual_seed(0)
     model = torchvision.models.vgg16(weights=None).eval().requires_grad_(False)
     X = vgg.IMAGENET_NORMALISATION(torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(1)))
     L, H = vgg.IMAGENET_NORMALISATION.bounds(X)
-    c = vgg.CASTLE
+    return model, X, L, H, vgg.CASTLE
 
+
+def run() -> list[dict]:
+    model, X, L, H, c = _setup()
     lrpmodel = ref.build_lrp_model(model)
     zmodel, composite = ref.zennit_setup(model, L, H)
     with Gradient(model=zmodel, composite=composite) as attributor:
@@ -66,6 +95,87 @@ def run() -> list[dict]:
     ]
 
 
+def breakdown(repeats=REPEATS) -> dict:
+    """Median seconds of the parts of LRP and of Gradient×Input (the table of the module
+    docstring): the convolutions after the first one, summed (z alone; z and p as the
+    reference's one convolution; the backward of each side), the first convolution forward
+    and backward on each side, the totals, and what is left (dense layers, pooling,
+    element-wise passes)."""
+    model, X, L, H, c = _setup()
+    lrpmodel = ref.build_lrp_model(model)
+    features = model.features
+    inputs, x = {}, X
+    with torch.no_grad():
+        for index, layer in enumerate(features):
+            if isinstance(layer, torch.nn.Conv2d):
+                inputs[index] = x
+            x = layer(x)
+        later = [index for index in inputs if index != ref.first_conv(model)]
+        outputs = {i: features[i](inputs[i]) for i in later}
+
+    def forward_z():
+        for i in later:
+            features[i](inputs[i])
+
+    def forward_z_and_p():
+        for i in later:
+            lrp_layer = lrpmodel.features[i]
+            lrp_layer.geometry.forward(inputs[i], lrp_layer.stacked_weight, lrp_layer.stacked_bias)
+
+    def backward_lrp():
+        for i in later:
+            lrp_layer = lrpmodel.features[i]
+            lrp_layer.geometry.input_gradient(inputs[i].shape, lrp_layer.pconv.weight,
+                                              lrp_layer.flipped_weight, outputs[i])
+
+    def backward_gradient():
+        for i in later:
+            conv = features[i]
+            torch.nn.grad.conv2d_input(inputs[i].shape, conv.weight, outputs[i], conv.stride, conv.padding)
+
+    first = ref.first_conv(model)
+
+    def first_lrp():
+        leaves = [t.clone().requires_grad_(True) for t in (X, L, H)]
+        torch.autograd.grad(lrpmodel.features[first](tuple(leaves)).sum(), leaves)
+
+    def first_gradient():
+        leaf = X.clone().requires_grad_(True)
+        torch.autograd.grad(features[first](leaf).sum(), leaf)
+
+    with torch.no_grad():
+        parts = _median_seconds({"forward z": forward_z, "forward z and p": forward_z_and_p,
+                                 "backward LRP": backward_lrp, "backward Gradient×Input": backward_gradient},
+                                repeats)
+    parts.update(_median_seconds({
+        "LRP": lambda: ref.lrp(lrpmodel, X, c, L, H),
+        "Gradient×Input": lambda: ref.gradient_x_input(model, X, c),
+        "first convolution LRP": first_lrp, "first convolution Gradient×Input": first_gradient}, repeats))
+    parts["p (z and p − z)"] = parts["forward z and p"] - parts["forward z"]
+    parts["rest LRP"] = (parts["LRP"] - parts["forward z and p"] - parts["backward LRP"]
+                         - parts["first convolution LRP"])
+    parts["rest Gradient×Input"] = (parts["Gradient×Input"] - parts["forward z"] - parts["backward Gradient×Input"]
+                                    - parts["first convolution Gradient×Input"])
+    parts["ratio"] = parts["LRP"] / parts["Gradient×Input"]
+    parts["ratio without p"] = (parts["LRP"] - parts["p (z and p − z)"]) / parts["Gradient×Input"]
+    return parts
+
+
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row['name']}: ours {row['ours_s']:.3f} s, {row['peer']} {row['peer_s']:.3f} s, ratio {row['ratio']:.2f}")
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch's thread count (default: torch's own)")
+    parser.add_argument("--breakdown", action="store_true", help="time the parts of LRP and Gradient×Input")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    if args.breakdown:
+        for part, value in breakdown().items():
+            print(f"{part:36s} {value:.3f}" if "ratio" in part else f"{part:36s} {1e3 * value:8.1f} ms")
+    else:
+        for row in run():
+            print(f"{row['name']}: ours {row['ours_s']:.3f} s, {row['peer']} {row['peer_s']:.3f} s, ratio {row['ratio']:.2f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
