@@ -32,11 +32,11 @@ Threads
 -------
 The matrix products run in NumPy's BLAS, which uses several cores.  The passes around
 them (im2col and its adjoint, the ReLU, the pooling) are split by channel over a small
-pool of threads, since NumPy releases the interpreter lock while it copies and computes:
-without that, they run on one core while the products use all of them (on one thread
-they are about a quarter of a training step of sheet 2; their share grows with the
-cores).  Each thread works on its
-own channels, so the results are the same, bit for bit, for every thread count.  im2col
+pool of threads when the arrays are large (:data:`PARALLEL_MIN_SIZE`: batches of
+hundreds of images), since NumPy releases the interpreter lock while it copies and
+computes; sheet 2's minibatches are too small for a thread to pay its way.  Each
+thread works on its own channels, so the results are the same, bit for bit, for every
+thread count.  im2col
 and its adjoint split by rows of the image instead when that shares the work more evenly
 (the first layer's three channels would keep all but three threads idle, and split
 unevenly over two); each element still sees the same additions in the same order.  The
@@ -120,10 +120,15 @@ def _default_threads() -> int:
 _threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-#: Arrays smaller than this (in elements) are handled by one thread: handing work to
-#: another thread costs tens of microseconds.  Larger ones get one thread per half of
-#: this, up to the thread count, so that many cores do not each receive a sliver.
-PARALLEL_MIN_SIZE = 1 << 16
+#: Arrays smaller than this (in elements, 8 MB of float32) are handled by one thread.
+#: Handing work to another thread and waiting for it took about 70 µs on a two-core
+#: machine, and the BLAS threads, which keep spinning for a while after a product, compete
+#: with the pool: in sheet 2's training step (minibatches of 25, every pass below 1.5
+#: million elements) splitting the passes made a step 12 % slower on two cores, with one
+#: or two BLAS threads.  Passes over thousands of images still gain.  Larger arrays get
+#: one thread per half of this, up to the thread count, so that many cores do not each
+#: receive a sliver.
+PARALLEL_MIN_SIZE = 1 << 21
 
 
 def set_threads(count: int | None = None) -> int:
@@ -278,6 +283,20 @@ def scatter_fields(columns: np.ndarray) -> np.ndarray:
     return _from_planes(planes)
 
 
+_zero_buffer = np.zeros(0, dtype=np.float32)
+
+
+def _zeros(size: int) -> np.ndarray:
+    """A read-only run of at least ``size`` float32 zeros, shared and grown as needed."""
+    global _zero_buffer
+    buffer = _zero_buffer
+    if buffer.size < size:
+        buffer = np.zeros(size, dtype=np.float32)
+        buffer.flags.writeable = False
+        _zero_buffer = buffer
+    return buffer
+
+
 class Layer:
     """Base class: the identity, without parameters."""
 
@@ -333,10 +352,13 @@ class ReLU(Layer):
     def forward(self, X):
         self.X = X
         Y = np.empty_like(X, dtype=np.float32)  # the memory layout of X
+        # max(x, 0) against an array of zeros laid out like Y: NumPy's maximum runs several
+        # times faster on two arrays than on an array and a scalar (same numbers)
+        zeros = np.lib.stride_tricks.as_strided(_zeros(Y.size), shape=Y.shape, strides=Y.strides, writeable=False)
 
         def relu(k, parts):  # the threads split the channels
             channels = _share(X.shape[-1], k, parts)
-            np.maximum(X[..., channels], 0, out=Y[..., channels], dtype=np.float32)
+            np.maximum(X[..., channels], zeros[..., channels], out=Y[..., channels], dtype=np.float32)
 
         _in_parallel(relu, X.shape[-1], X.size)
         return Y
