@@ -36,12 +36,11 @@ pool of threads when the arrays are large (:data:`PARALLEL_MIN_SIZE`: batches of
 hundreds of images), since NumPy releases the interpreter lock while it copies and
 computes; sheet 2's minibatches are too small for a thread to pay its way.  Each
 thread works on its own channels, so the results are the same, bit for bit, for every
-thread count.  im2col
-and its adjoint split by rows of the image instead when that shares the work more evenly
-(the first layer's three channels would keep all but three threads idle, and split
-unevenly over two); each element still sees the same additions in the same order.  The
-count follows ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) and defaults to the
-cores this process may use; :func:`set_threads` changes it.
+thread count.  im2col and its adjoint split by rows of the image instead when that
+shares the work more evenly (the first layer's three channels would keep all but three
+threads idle, and split unevenly over two); each element still sees the same additions
+in the same order.  The count follows ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``)
+and defaults to the cores this process may use; :func:`set_threads` changes it.
 
 Where parameters come from
 --------------------------
