@@ -18,24 +18,27 @@ channel, which a dense convolution cannot skip.  The forward computes z and p as
 convolution with twice the output channels (z is a view of it, free); it costs exactly
 twice the convolution of z, in NCHW as in channels_last memory.
 
-Measured on one thread (parts taking turns in one process, medians of 5, on a machine
-loaded by other work, load average 2.4), convolutions 2–13 of VGG-16 summed:
+Measured with ``--breakdown`` (parts taking turns in one process, medians of 5,
+convolutions 2–13 of VGG-16 summed; load average 0.5–1.2 from other work):
 
-    part                                   LRP       Gradient×Input
-    forward z                            (837 ms)       837 ms
-    forward z and p (one convolution)     1787 ms          —
-      of which p                           950 ms
-    backward                               851 ms       867 ms
-    first convolution, forward + backward   60 ms        29 ms
-    dense layers, pooling, element-wise    177 ms       106 ms
-    total                                 2875 ms      1840 ms   (1.56×)
+    part                                   1 thread            2 threads
+                                        LRP     G×I          LRP     G×I
+    forward z                           (838)   838 ms       (431)   431 ms
+    forward z and p (one convolution)   1669      —           857      —
+      of which p                         830                  426
+    backward                             832    837           425    427
+    first convolution, fwd + bwd          81     31            34     16
+    dense layers, pooling, element-wise  158    132            98     90
+    total                               2739   1838 ms       1414    964 ms
+    ratio                                  1.49                 1.47
+    ratio without p                        1.04                 1.03
 
-Without p, LRP would take 1925 ms (1.05×): 1.2× would leave p at most 30 % of a
-convolution.  The zB layer runs two small convolutions forward (the pixels; the bounds L
-and H stacked) and one backward (the pixels' gradient is the negated sum of the bounds'),
-which took it from 101 to 64 ms at one thread.  On two threads, with that machine's load
-average at 4, LRP took 1.38× Gradient×Input, but the figures moved by tens of percent from
-run to run.  Below 1.5× only a convolution algorithm with fewer multiplications
+The bench rows at the same time: 1.48× Gradient×Input and 0.25× Zennit at one thread,
+1.46× and 0.24× at two.  1.2× would leave p at most about a third of a convolution.
+The zB layer runs two small convolutions forward (the pixels; the bounds L and H
+stacked) and one backward (the pixels' gradient is the negated sum of the bounds'),
+which took it from 101 to 64 ms at one thread (its own forward and backward, in one
+process).  Below 1.5× only a convolution algorithm with fewer multiplications
 (Winograd) on the LRP side alone, which compares different algorithms and rounds
 differently, could go.
 """
