@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "grading"))
 import corpus  # noqa: E402
+from dask_cluster import dask_cluster  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -94,48 +92,13 @@ def writes_in(url: str) -> dict:
     return {(student, sheet): writes for student, sheet, writes in rows}
 
 
-def start_dask_cluster(folder: Path, workers: int):
-    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1; returns (address, processes)."""
-    dask = str(Path(sys.executable).parent / "dask")
-    environment = dict(os.environ, PYTHONPATH=str(corpus.ROOT))
-    log = open(folder / "dask.log", "w")
-    scheduler_file = folder / "scheduler.json"
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                   "--scheduler-file", str(scheduler_file)], env=environment, cwd=corpus.ROOT,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
-    deadline = time.monotonic() + 60
-    while not scheduler_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert scheduler_file.exists(), (folder / "dask.log").read_text()
-    address = json.loads(scheduler_file.read_text())["address"]
-    processes.append(subprocess.Popen([dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1",
-                                       "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0"],
-                                      env=environment, cwd=corpus.ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
-    return address, processes
-
-
-def stop(processes):
-    for process in processes:
-        os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def test_a_class_of_40_grades_the_same_every_way_it_is_run(classroom, postgres_url):
     folder, students = classroom
     before = corpus.digest_tree(folder / "class")
     grade(folder, "one-worker", "--jobs", "1")
     grade(folder, "two-workers", "--jobs", "2")
-    address, processes = start_dask_cluster(folder, workers=2)
-    try:
+    with dask_cluster(folder, workers=2, pythonpath=[corpus.ROOT], cwd=corpus.ROOT) as address:
         grade(folder, "dask-cluster", "--cluster", address)
-    finally:
-        stop(processes)
     grade(folder, "postgresql", "--jobs", "2", "--gradebook", postgres_url)
 
     runs = ("one-worker", "two-workers", "dask-cluster", "postgresql")

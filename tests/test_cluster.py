@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from autograder.engine import cluster
+from dask_cluster import dask_cluster
 from autograder.engine.jobs import CellResult, CellStatus, Job, JobResult, Status
 
 HERE = Path(__file__).resolve().parent
@@ -147,43 +146,17 @@ def test_a_job_that_kills_every_worker_comes_back_as_an_error(tmp_path):
     assert summary.failed == 1
 
 
-def _start(command, env, log):
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def test_a_running_dask_cluster_gives_the_same_results(tmp_path):
     """A scheduler and workers started as separate `dask` processes on 127.0.0.1."""
-    dask = str(Path(sys.executable).parent / "dask")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    scheduler_file = tmp_path / "scheduler.json"
-    processes = []
-    with open(tmp_path / "dask.log", "w") as output:
-        try:
-            processes.append(_start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-                                     "--scheduler-file", str(scheduler_file)], env, output))
-            deadline = time.monotonic() + 60
-            while not scheduler_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert scheduler_file.exists(), (tmp_path / "dask.log").read_text()
-            address = json.loads(scheduler_file.read_text())["address"]
-            assert address.startswith("tcp://127.0.0.1:")
-            processes.append(_start([dask, "worker", address, "--nthreads", "1", "--nworkers", "2",
-                                     "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0"], env, output))
-            remote_log, local_log = tmp_path / "remote.log", tmp_path / "local.log"
-            remote, local = [], []
-            cluster.run(make_jobs(remote_log, 4), run_job=sleepy_run_job, cluster=address, workers=1,
-                        on_result=remote.append, progress=False)
-            cluster.run(make_jobs(local_log, 4), run_job=sleepy_run_job, cluster=None, workers=2,
-                        on_result=local.append, progress=False)
-        finally:
-            for process in processes:
-                os.killpg(process.pid, signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+    # the workers import this module (the job function) and what it imports
+    with dask_cluster(tmp_path, workers=2, pythonpath=[HERE, HERE / "services", os.environ.get("PYTHONPATH", "")]) as address:
+        assert address.startswith("tcp://127.0.0.1:")
+        remote_log, local_log = tmp_path / "remote.log", tmp_path / "local.log"
+        remote, local = [], []
+        cluster.run(make_jobs(remote_log, 4), run_job=sleepy_run_job, cluster=address, workers=1,
+                    on_result=remote.append, progress=False)
+        cluster.run(make_jobs(local_log, 4), run_job=sleepy_run_job, cluster=None, workers=2,
+                    on_result=local.append, progress=False)
     assert len(remote) == 4 and summary_of(remote) == summary_of(local)
     # The remote jobs ran in the dask-worker processes, not in this one.
     assert os.getpid() not in {int(line.split()[3]) for line in remote_log.read_text().splitlines()}

@@ -1,0 +1,48 @@
+"""A Dask cluster for the tests, started as an instructor starts one: a ``dask scheduler``
+process and a ``dask worker`` process with several worker processes, on 127.0.0.1."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def dask_cluster(folder: Path, workers: int, pythonpath: list, cwd: Path | None = None):
+    """Yields the scheduler's address (``tcp://127.0.0.1:PORT``); the processes' output goes
+    to ``folder/dask.log``, and every process is stopped on leaving."""
+    dask = str(Path(sys.executable).parent / "dask")
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(str(path) for path in pythonpath))
+    scheduler_file = folder / "scheduler.json"
+    processes = []
+
+    def start(*command):
+        processes.append(subprocess.Popen([dask, *command], env=environment, cwd=cwd, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+
+    with open(folder / "dask.log", "w") as log:
+        try:
+            start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                  "--scheduler-file", str(scheduler_file))
+            deadline = time.monotonic() + 60
+            while not scheduler_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert scheduler_file.exists(), (folder / "dask.log").read_text()
+            address = json.loads(scheduler_file.read_text())["address"]
+            start("worker", address, "--nworkers", str(workers), "--nthreads", "1", "--host", "127.0.0.1",
+                  "--no-dashboard", "--memory-limit", "0")
+            yield address
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
