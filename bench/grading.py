@@ -53,12 +53,14 @@ def _grade(submitted: Path, out: Path, workers: int) -> tuple[float, list]:
     return time.perf_counter() - started, rows
 
 
-def _seconds_per_sheet(rows: list) -> dict:
+def _seconds_per_sheet(rows: list, part: str = "total") -> dict:
+    """Median over the graded jobs of each sheet of one part of ``JobResult.seconds``
+    ("total": the job's wall-clock time; "run_cpu": CPU time of everything in its sandbox)."""
     per_sheet = {}
     for row in rows:
         summary = json.loads(row["summary"] or "{}")
         if row["status"] == "graded":
-            per_sheet.setdefault(row["sheet"], []).append(summary.get("seconds", {}).get("total", 0.0))
+            per_sheet.setdefault(row["sheet"], []).append(summary.get("seconds", {}).get(part, 0.0))
     return {sheet: statistics.median(values) for sheet, values in per_sheet.items()}
 
 
@@ -114,6 +116,10 @@ def run() -> list:
             "ours_s": wall[2], "peer": "1 worker", "peer_s": wall[1], "ratio": wall[2] / wall[1],
             "notebooks": notebooks, "notebooks_per_hour_1_worker": per_hour[1],
             "notebooks_per_hour_2_workers": per_hour[2], "throughput_2_over_1": per_hour[2] / per_hour[1],
+            # what two jobs at once cost each other: the sandbox's CPU seconds per notebook
+            "sandbox_cpu_s_1_worker": _seconds_per_sheet(rows[1], "run_cpu"),
+            "sandbox_cpu_s_2_workers": _seconds_per_sheet(rows[2], "run_cpu"),
+            "seconds_per_sheet_2_workers": _seconds_per_sheet(rows[2]),
         })
         return results
     finally:
