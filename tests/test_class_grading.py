@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -75,12 +74,8 @@ def outcome(out: Path) -> dict:
     return tables
 
 
-def writes_in_sqlite(out: Path) -> dict:
-    with sqlite3.connect(out / "gradebook.db") as connection:
-        return {(s, sheet): w for s, sheet, w in connection.execute("SELECT student, sheet, writes FROM autograder_jobs")}
-
-
 def writes_in(url: str) -> dict:
+    """How often each (student, sheet) job of a gradebook was written."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
@@ -116,7 +111,7 @@ def test_a_class_of_40_grades_the_same_every_way_it_is_run(classroom, postgres_u
 
     handed_in = {(case.name, corpus.SHEET) for case in students if case.layout != "missing"}
     for run in runs[:3]:
-        written = writes_in_sqlite(folder / run)
+        written = writes_in(f"sqlite:///{folder / run / 'gradebook.db'}")
         assert {key for key, count in written.items() if count} >= handed_in, run
         assert set(written.values()) == {1}, f"{run}: a job was written more than once"
     assert set(writes_in(postgres_url).values()) == {1}
