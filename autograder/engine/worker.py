@@ -36,7 +36,7 @@ import nbformat
 
 from autograder import sheets
 from autograder.course import ROOT, SKIPPED_WHEN_GRADING
-from autograder.engine import challenges, notebooks, sandbox
+from autograder.engine import challenges, feedback, notebooks, sandbox
 from autograder.engine.jobs import CellResult, CellStatus, Job, JobResult, Status
 
 FIRST_UID = 61000
@@ -145,7 +145,7 @@ def _grade(job: Job, result: JobResult):
     clock = time.monotonic()
     graded = notebooks.graded_notebook(repaired, executed, verdicts)
     result.autograded = notebooks.to_json(graded)
-    result.feedback = feedback_page(graded, job, result)
+    result.feedback = feedback.page(graded, job, result)
     result.seconds["feedback"] = round(time.monotonic() - clock, 2)
 
 
@@ -348,37 +348,3 @@ def _kernel_uid() -> int:
         else:
             raise RuntimeError("no free kernel user id")
     return _UID
-
-
-# ----------------------------------------------------------------------------- feedback
-_EXPORTER = None
-
-
-def feedback_page(graded, job: Job, result: JobResult) -> str:
-    """The HTML feedback page, with nbgrader's feedback template: scores per cell from
-    this result (the same numbers the gradebook gets), no hidden code."""
-    global _EXPORTER
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    if _EXPORTER is None:
-        import nbgrader
-
-        package = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-        config = Config()
-        config.HTMLExporter.template_name = "feedback"
-        config.HTMLExporter.extra_template_basedirs = [str(package / "templates")]
-        config.HTMLExporter.extra_template_paths = [str(package / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
-        _EXPORTER = HTMLExporter(config=config)
-    page = nbformat.from_dict(json.loads(notebooks.to_json(graded)))
-    scores = {cell.grade_id: cell for cell in result.cells}
-    for cell in page.cells:
-        identifier = notebooks.grade_id(cell)
-        if identifier in scores and cell.metadata.nbgrader.get("grade"):
-            cell.metadata.nbgrader["score"] = scores[identifier].score if scores[identifier].kind == "auto" else None
-            cell.metadata.nbgrader["points"] = scores[identifier].max_score
-            cell.metadata.nbgrader["comment"] = None
-    resources = {"nbgrader": {"notebook": job.sheet, "assignment": job.sheet, "student": job.student,
-                              "score": result.score, "max_score": result.max_score, "late_penalty": 0}}
-    body, _ = _EXPORTER.from_notebook_node(page, resources=resources)
-    return body
