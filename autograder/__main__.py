@@ -8,6 +8,7 @@ COMMANDS = {
     "demo": "autograder.demo",
     "sample": "autograder.cifar_sample",
     "nbval-record": "autograder.nbval_record",
+    "dask-env": "autograder.engine.cluster",
 }
 
 

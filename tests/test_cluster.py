@@ -42,6 +42,15 @@ def sleepy_run_job(job: Job) -> JobResult:
                      cells=[CellResult("test_a", "auto", score, 20.0, CellStatus.PASSED)])
 
 
+def housekeeping_run_job(job: Job) -> JobResult:
+    """Reports the worker's Dask settings named in ``cluster.HOUSEKEEPING``."""
+    import dask
+
+    seen = {name: dask.config.get(name) for name in cluster.HOUSEKEEPING}
+    return JobResult(student=job.student, sheet=job.sheet, digest=job.digest, status=Status.GRADED,
+                     detail=json.dumps(seen))
+
+
 def make_jobs(log: Path, count: int, sleep: float = 0.2, dying=()) -> list:
     jobs = []
     for index in range(count):
@@ -157,7 +166,13 @@ def test_a_running_dask_cluster_gives_the_same_results(tmp_path):
                     on_result=remote.append, progress=False)
         cluster.run(make_jobs(local_log, 4), run_job=sleepy_run_job, cluster=None, workers=2,
                     on_result=local.append, progress=False)
+        settings = []
+        for address_or_local in (address, None):
+            cluster.run(make_jobs(tmp_path / "settings.log", 1), run_job=housekeeping_run_job,
+                        cluster=address_or_local, workers=1, on_result=settings.append, progress=False)
     assert len(remote) == 4 and summary_of(remote) == summary_of(local)
+    # Dask's housekeeping is slowed down on the workers of both kinds of cluster.
+    assert [json.loads(result.detail) for result in settings] == [cluster.HOUSEKEEPING] * 2
     # The remote jobs ran in the dask-worker processes, not in this one.
     assert os.getpid() not in {int(line.split()[3]) for line in remote_log.read_text().splitlines()}
 

@@ -44,6 +44,16 @@ ALLOWED_FAILURES = 3
 #: Statuses that mean the grading itself did not finish (counted as "failed" in the bar).
 FAILED = (Status.ERROR, Status.TIMEOUT)
 DEFAULT_RUN_JOB = "autograder.engine.worker:run_job"
+#: Dask's housekeeping, scaled to jobs that take seconds rather than milliseconds.  With
+#: Dask's defaults an idle local cluster of two workers used 0.16 of a core (7 % of this
+#: two-core machine, taken from the sandboxes whenever every core grades); with these, 0.02.
+#: The settings reach the local cluster's workers; workers of a running cluster read the
+#: same names from their environment (docs/capacity.md).
+HOUSEKEEPING = {
+    "distributed.admin.tick.interval": "1s",  # event-loop watchdog (20 ms): it warns of a loop blocked for seconds
+    "distributed.admin.system-monitor.interval": "5s",  # psutil samples for the dashboard (500 ms), which is off
+    "distributed.worker.profile.enabled": False,  # a sampling profiler of every task, every 10 ms
+}
 
 
 @dataclass
@@ -55,6 +65,23 @@ class RunSummary:
     failed: int = 0
     seconds: float = 0.0
     workers: int = 0  # worker threads the cluster had when the run ended
+
+
+def housekeeping_environment() -> dict:
+    """:data:`HOUSEKEEPING` as the environment variables Dask reads at start-up, for the
+    ``dask scheduler`` and ``dask worker`` processes of a running cluster."""
+    return {"DASK_" + name.upper().replace(".", "__").replace("-", "_"): str(value)
+            for name, value in HOUSEKEEPING.items()}
+
+
+def main(argv=None) -> int:
+    """``python -m autograder dask-env``: shell lines that export :data:`HOUSEKEEPING`;
+    ``eval "$(python -m autograder dask-env)"`` before starting Dask's scheduler and workers."""
+    if argv:
+        raise SystemExit("usage: python -m autograder dask-env")
+    for name, value in housekeeping_environment().items():
+        print(f"export {name}={value}")
+    return 0
 
 
 def resolve(run_job) -> Callable[[Job], JobResult]:
@@ -122,7 +149,7 @@ def run(jobs: Iterable[Job], *, run_job=DEFAULT_RUN_JOB, cluster: str | None = N
         return summary
     pending = itertools.chain([first], pending)
     local = None
-    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+    with dask.config.set({**HOUSEKEEPING, "distributed.scheduler.allowed-failures": allowed_failures}):
         if cluster:
             client = Client(cluster, timeout="60s")
         else:

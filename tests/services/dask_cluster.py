@@ -1,4 +1,5 @@
-"""A Dask cluster for the tests, started as an instructor starts one: a ``dask scheduler``
+"""A Dask cluster for the tests, started as an instructor starts one: the course's Dask
+settings exported (``eval "$(python -m autograder dask-env)"``), then a ``dask scheduler``
 process and a ``dask worker`` process with several worker processes, on 127.0.0.1."""
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ import time
 from pathlib import Path
 
 
+def course_dask_settings(cwd: Path | None = None) -> dict:
+    """The variables that ``python -m autograder dask-env`` exports."""
+    lines = subprocess.run([sys.executable, "-m", "autograder", "dask-env"], cwd=cwd, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines and all(line.startswith("export ") for line in lines), lines
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines)
+
+
 @contextlib.contextmanager
 def dask_cluster(folder: Path, workers: int, pythonpath: list, cwd: Path | None = None):
     """Yields the scheduler's address (``tcp://127.0.0.1:PORT``); the processes' output goes
     to ``folder/dask.log``, and every process is stopped on leaving."""
     dask = str(Path(sys.executable).parent / "dask")
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(str(path) for path in pythonpath))
+    environment.update(course_dask_settings(cwd))
     scheduler_file = folder / "scheduler.json"
     processes = []
 
