@@ -9,6 +9,7 @@ guided backprop.
 import torch
 
 from utils.probing import call
+from utils.vgg import VGG, make_features
 
 
 def _tensor(array, dtype=torch.float64):
@@ -19,34 +20,15 @@ def _cases(challenge, prefix):
     return sorted(int(key.rsplit("_", 1)[1]) for key in challenge if key.startswith(prefix + "_"))
 
 
-class _VGG(torch.nn.Module):
-    """``features`` → ``avgpool`` → flatten → ``classifier``, the layout of torchvision's VGG."""
-
-    def __init__(self, features, classifier):
-        super().__init__()
-        self.features = features
-        self.avgpool = torch.nn.Identity()
-        self.classifier = classifier
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-
-
 def _vgg(challenge, prefix="", dtype=torch.float64):
     """The challenge's small VGG (eval mode): 3×3 convolutions with in-place ReLUs, 2×2
     max-pooling for each 0 in ``cfg``, classifier Linear–ReLU–Dropout–Linear."""
-    layers, channels = [], 3
-    for width in (int(w) for w in challenge[prefix + "cfg"]):
-        if width == 0:
-            layers.append(torch.nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [torch.nn.Conv2d(channels, width, kernel_size=3, padding=1), torch.nn.ReLU(inplace=True)]
-            channels = width
+    cfg = ["M" if int(width) == 0 else int(width) for width in challenge[prefix + "cfg"]]
     hidden, inputs = challenge[prefix + "classifier.0.weight"].shape
     classes = challenge[prefix + "classifier.3.weight"].shape[0]
     classifier = torch.nn.Sequential(torch.nn.Linear(inputs, hidden), torch.nn.ReLU(inplace=True),
                                      torch.nn.Dropout(0.5), torch.nn.Linear(hidden, classes))
-    model = _VGG(torch.nn.Sequential(*layers), classifier).to(dtype)
+    model = VGG(make_features(cfg), torch.nn.Identity(), classifier).to(dtype)
     state = {key[len(prefix):]: _tensor(value, dtype) for key, value in challenge.items()
              if key.startswith((prefix + "features.", prefix + "classifier."))}
     model.load_state_dict(state)
