@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 
 import nbformat
 import pytest
@@ -22,10 +23,10 @@ PIXEL = base64.b64encode(bytes.fromhex(
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")).decode()
 
 
-def _graded(sheet: str = SHEET):
-    notebook = nbformat.read(ROOT / "source" / sheet / f"{sheet}.ipynb", as_version=4)
-    job = Job(student="ada", sheet=sheet, notebook="", files={}, digest="0" * 64, seed_secret="00")
-    result = JobResult("ada", sheet, job.digest, Status.GRADED)
+def _graded():
+    notebook = nbformat.read(ROOT / "source" / SHEET / f"{SHEET}.ipynb", as_version=4)
+    job = Job(student="ada", sheet=SHEET, notebook="", files={}, digest="0" * 64, seed_secret="00")
+    result = JobResult("ada", SHEET, job.digest, Status.GRADED)
     for number, cell in enumerate(notebook.cells):
         identifier = notebooks.grade_id(cell)
         if identifier and cell.metadata.nbgrader.get("grade"):
@@ -40,9 +41,17 @@ def _nbconvert_page(notebook, job, result) -> str:
     """The page as nbconvert's HTMLExporter makes it, with the same configuration."""
     from nbconvert import HTMLExporter
 
-    page_notebook, resources = feedback.template_input(notebook, job, result)
+    page_notebook, resources = feedback.template_input(job, _with_notebook(result, notebook))
     body, _ = HTMLExporter(config=feedback.configuration()).from_notebook_node(page_notebook, resources=resources)
     return body
+
+
+def _with_notebook(result: JobResult, notebook) -> JobResult:
+    return dataclasses.replace(result, autograded=notebooks.to_json(notebook))
+
+
+def _ours(notebook, job, result) -> str:
+    return feedback.page(job, _with_notebook(result, notebook))
 
 
 def _parsed(page: str) -> str:
@@ -67,7 +76,7 @@ def soup_calls(monkeypatch):
 
 def test_a_graded_sheet_renders_as_nbconvert_renders_it_without_the_second_parse(soup_calls):
     notebook, job, result = _graded()
-    ours = feedback.page(notebook, job, result)
+    ours = _ours(notebook, job, result)
     assert soup_calls == []
     theirs = _nbconvert_page(notebook, job, result)
     assert soup_calls == [1]
@@ -75,7 +84,7 @@ def test_a_graded_sheet_renders_as_nbconvert_renders_it_without_the_second_parse
     assert ours.count("Score:") >= len(result.cells)
 
 
-def test_images_without_alternative_text_get_nbconvert_s_text(soup_calls):
+def test_images_without_alternative_text_get_nbconvert_s_text():
     notebook, job, result = _graded()
     figure = nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
         "display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"})])
@@ -85,7 +94,7 @@ def test_images_without_alternative_text_get_nbconvert_s_text(soup_calls):
     for extra in ([figure], [raw_html], [figure, described, raw_html]):
         page_notebook = copy.deepcopy(notebook)
         page_notebook.cells[1:1] = extra
-        ours = feedback.page(page_notebook, job, result)
+        ours = _ours(page_notebook, job, result)
         images = BeautifulSoup(ours, features="html.parser").find_all("img")
         assert images and all(image.get("alt") for image in images)
         assert _parsed(ours) == _nbconvert_page(page_notebook, job, result)
@@ -95,7 +104,7 @@ def test_described_images_keep_the_short_path(soup_calls):
     notebook, job, result = _graded()
     notebook.cells.insert(1, nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
         "display_data", data={"image/png": PIXEL}, metadata={"image/png": {"alt": "a pixel"}})]))
-    ours = feedback.page(notebook, job, result)
+    ours = _ours(notebook, job, result)
     assert soup_calls == []
     assert 'alt="a pixel"' in ours
 

@@ -27,9 +27,6 @@ from autograder.engine.jobs import Job, JobResult
 #: attribute's value) only costs the slower, complete rendering.
 IMAGE_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt\s*=)[^>]*>", re.IGNORECASE)
 
-_EXPORTER = None
-
-
 @functools.cache
 def _exporter_class():
     from nbconvert import HTMLExporter
@@ -71,18 +68,17 @@ def configuration():
     return config
 
 
+@functools.cache
 def exporter():
     """This process's exporter, made once."""
-    global _EXPORTER
-    if _EXPORTER is None:
-        _EXPORTER = _exporter_class()(config=configuration())
-    return _EXPORTER
+    return _exporter_class()(config=configuration())
 
 
-def template_input(graded, job: Job, result: JobResult) -> tuple:
-    """The notebook and resources the feedback template renders: the graded notebook with
-    each grade cell's score and points, and the student's total."""
-    notebook = nbformat.from_dict(json.loads(notebooks.to_json(graded)))
+def template_input(job: Job, result: JobResult) -> tuple:
+    """The notebook and resources the feedback template renders: the graded notebook of
+    the result (``result.autograded``) with each grade cell's score and points, and the
+    student's total."""
+    notebook = nbformat.from_dict(json.loads(result.autograded))
     scores = {cell.grade_id: cell for cell in result.cells}
     for cell in notebook.cells:
         identifier = notebooks.grade_id(cell)
@@ -95,8 +91,8 @@ def template_input(graded, job: Job, result: JobResult) -> tuple:
     return notebook, resources
 
 
-def page(graded, job: Job, result: JobResult) -> str:
-    """The HTML feedback page of a graded notebook."""
-    notebook, resources = template_input(graded, job, result)
+def page(job: Job, result: JobResult) -> str:
+    """The HTML feedback page of the result's graded notebook."""
+    notebook, resources = template_input(job, result)
     body, _ = exporter().from_notebook_node(notebook, resources=resources)
     return body

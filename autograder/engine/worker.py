@@ -145,7 +145,7 @@ def _grade(job: Job, result: JobResult):
     clock = time.monotonic()
     graded = notebooks.graded_notebook(repaired, executed, verdicts)
     result.autograded = notebooks.to_json(graded)
-    result.feedback = feedback.page(graded, job, result)
+    result.feedback = feedback.page(job, result)
     result.seconds["feedback"] = round(time.monotonic() - clock, 2)
 
 
